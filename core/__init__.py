@@ -1,0 +1,1 @@
+"""NoiseBrush engine: priors, samplers, edits, requests; never imports Qt."""

@@ -1,0 +1,123 @@
+"""The `noisebrush` command line. Exit status: 0 success, 2 bad input (one line on stderr), 130 cancelled."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInput, Cancelled
+from .requests import DEFAULT_STRENGTH, DEVICES
+
+# Subcommands that live beside this module, one file each; each exposes add_parser(subparsers).
+_COMMAND_MODULES = ("cli_ledits", "cli_train", "cli_eval", "cli_serve", "cli_bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own errors also exit 2 with one line
+        self.exit(2, f"noisebrush: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="noisebrush", description="Guided image synthesis and editing with diffusion priors.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_edit(sub)
+    _add_models(sub)
+    studio = sub.add_parser("studio", help="open the desktop app")
+    studio.add_argument("file", nargs="?", help="image or .ora document to open")
+    studio.add_argument("--smoke", metavar="OUT.png", help="offscreen self-test: paint, select, run SDEdit, save a screenshot")
+    studio.set_defaults(func=_studio)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The options every generating command shares, with one name per idea."""
+    p.add_argument("--model", default="default", help="'default' (bundled prior), a folder, a checkpoint file or a cached hub id")
+    p.add_argument("--steps", type=int, help="steps of the whole schedule (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prompt", default="", help="text for models that take it")
+    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (or cuda:N)")
+    p.add_argument("--mask", type=Path, help="white = may change, black = kept exactly; grey blends")
+    p.add_argument("--previews", type=Path, metavar="DIR", help="write one preview PNG per step into DIR")
+
+
+def _add_edit(sub: Any) -> None:
+    p = sub.add_parser("edit", help="SDEdit: turn guides (strokes, collages, scribbles) into realistic images")
+    p.add_argument("guides", nargs="+", type=Path, metavar="GUIDE")
+    p.add_argument("-o", "--output", type=Path, required=True, help="a file for one guide, a folder for several")
+    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="t0 in [0, 1]: low is faithful, high is realistic")
+    p.add_argument("--repeats", type=int, default=1, help="K: noise and denoise K times (paper Algorithm 2)")
+    p.add_argument("--variations", type=int, default=1, help="outputs per guide, with seeds seed, seed+1, ...")
+    add_model_args(p)
+    p.set_defaults(func=_edit)
+
+
+def _add_models(sub: Any) -> None:
+    p = sub.add_parser("models", help="list the models usable offline")
+    p.set_defaults(func=_models)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BadInput as e:
+        print(f"noisebrush: error: {e}", file=sys.stderr)
+        return 2
+    except (Cancelled, KeyboardInterrupt):
+        print("noisebrush: cancelled; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _studio(args: argparse.Namespace) -> int:
+    try:
+        app = importlib.import_module("noisebrush.gui.app")
+    except ImportError as e:
+        raise BadInput(f"the desktop app needs PyQt6 and qtawesome ({e}); install noisebrush[gui]") from None
+    argv = ([args.file] if args.file else []) + (["--smoke", args.smoke] if args.smoke else [])
+    return int(app.main(argv))
+
+
+def _edit(args: argparse.Namespace) -> int:
+    from .cli_run import run_edit
+
+    return run_edit(args)
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import list_models
+
+    rows = list_models()
+    if not rows:
+        print("no models found (the bundled prior is missing; see README)")
+        return 0
+    width = max(len(r.name) for r in rows)
+    print(f"{'NAME':<{width}}  {'KIND':<14} {'SIZE':>9}  SOURCE     PATH")
+    for r in rows:
+        print(f"{r.name:<{width}}  {r.kind:<14} {_human(r.size_bytes):>9}  {r.source:<10} {r.path}")
+    return 0
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The engine: turns a request into images, with the right device, a prior cache and per-step progress."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import BadInput
+from .images import flatten
+from .masks import Box, composite, feather, pad_to_multiple, work_box
+from .models import resolve_model
+from .priors import Prior, load_prior, to_uint8
+from .progress import Progress, ProgressCallback
+from .requests import SDEditRequest
+from .samplers import Step, sdedit_ve, sdedit_vp, ve_sigmas
+
+
+def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
+    """`auto` is CUDA in half precision when present, else CPU in float32."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BadInput(f"device {name!r} was asked for but no CUDA device is available; use cpu or auto")
+        return torch.device(name), torch.float16
+    if name != "cpu":
+        raise BadInput(f"unknown device {name!r}; allowed: auto, cpu, cuda, cuda:N")
+    return torch.device("cpu"), torch.float32
+
+
+class Engine:
+    """Runs requests one at a time, keeping the most recently used priors loaded."""
+
+    def __init__(self, max_priors: int = 1) -> None:
+        self._priors: OrderedDict[tuple[str, str, torch.dtype], Prior] = OrderedDict()
+        self._max = max_priors
+        self._lock = threading.RLock()
+
+    # -- priors ------------------------------------------------------------------------------
+    def prior(self, model: str, device: str = "auto") -> Prior:
+        dev, dtype = pick_device(device)
+        path = resolve_model(model)
+        key = (str(path), str(dev), dtype)
+        with self._lock:
+            if key in self._priors:
+                self._priors.move_to_end(key)
+                return self._priors[key]
+            while len(self._priors) >= self._max:
+                self._priors.popitem(last=False)
+            prior = _load(path, dev, dtype)
+            self._priors[key] = prior
+            return prior
+
+    def vocabulary(self, model: str) -> list[str] | None:
+        return self.prior(model, "cpu" if not torch.cuda.is_available() else "auto").vocabulary
+
+    # -- SDEdit --------------------------------------------------------------------------------
+    def sdedit(self, req: SDEditRequest, callback: ProgressCallback | None = None) -> list[np.ndarray]:
+        """SDEdit (Meng et al. 2022): one output per variation, each the guide's size, seeds seed, seed+1, ..."""
+        req.validate()
+        if req.strength == 0.0:
+            return [req.guide.copy() for _ in range(req.variations)]  # t0 = 0: nothing is noised
+        if req.mask is not None and not (req.mask > 0).any():
+            return [req.guide.copy() for _ in range(req.variations)]  # nothing may change
+        with self._lock:
+            prior = self.prior(req.model, req.device)
+            return _sdedit(prior, req, callback)
+
+
+def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:
+    if path.is_file():
+        from .checkpoints import load_single_file
+
+        return load_single_file(path, device, dtype)
+    return load_prior(path, device, dtype)
+
+
+def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None) -> list[np.ndarray]:
+    guide_rgb = flatten(req.guide)  # transparent paint sits on white paper
+    box = work_box(req.mask, guide_rgb.shape[:2], req.context, prior.multiple)
+    crop = guide_rgb[box.slices]
+    mask_crop = None if req.mask is None else req.mask[box.slices].astype(np.float32)
+    steps = req.steps or prior.default_steps
+    guidance = prior.default_guidance if req.guidance is None else req.guidance
+    gens = [torch.Generator("cpu").manual_seed(req.seed + i) for i in range(req.variations)]
+
+    pixels = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(prior.device)
+    pixels, (h, w) = pad_to_multiple(pixels, prior.multiple)
+    cond = prior.condition(req.prompt, req.negative_prompt, guidance, req.variations, tuple(pixels.shape[-2:]))
+    keep = prior.encode(pixels, gens)
+    model_mask = None if mask_crop is None else _model_mask(mask_crop, pixels.shape[-2:], prior)
+
+    def denoise(x: torch.Tensor, t: object) -> torch.Tensor:
+        return prior.predict(x, t, cond)
+
+    report = None if callback is None else _reporter(prior, callback, crop, mask_crop, box, (h, w))
+    with torch.inference_mode():
+        if prior.is_ve:
+            cfg = prior.scheduler_config
+            sigmas = ve_sigmas(cfg["sigma_min"], cfg["sigma_max"], req.strength, steps, cfg.get("sampling_eps", 1e-5))
+            x = sdedit_ve(denoise, keep, sigmas, gens, req.repeats, model_mask, report)
+        else:
+            x = sdedit_vp(
+                denoise, keep, prior.new_scheduler(), req.strength, steps, gens, req.repeats, model_mask, report
+            )
+        images = to_uint8(_decode_rows(prior, x)[:, :, :h, :w])
+    return [_paste(req, guide_rgb, box, img, mask_crop) for img in images]
+
+
+def _decode_rows(prior: Prior, x: torch.Tensor) -> torch.Tensor:
+    # One row at a time keeps the VAE's peak memory at a single image.
+    return torch.cat([prior.decode(x[i : i + 1]) for i in range(x.shape[0])])
+
+
+def _model_mask(mask: np.ndarray, size: tuple[int, int], prior: Prior) -> torch.Tensor:
+    """The selection in the model's space; dilated for latents so generated content covers every selected pixel."""
+    m = torch.from_numpy(mask)[None, None].to(prior.device)
+    m = F.pad(m, (0, size[1] - m.shape[-1], 0, size[0] - m.shape[-2]))
+    if prior.vae_factor > 1:
+        m = F.max_pool2d(m, prior.vae_factor)
+        m = F.max_pool2d(m, 3, stride=1, padding=1)  # one latent cell of margin for the VAE's reach
+        m = (m > 0).float()
+    return m.to(prior.dtype)
+
+
+def _paste(req: SDEditRequest, guide_rgb: np.ndarray, box: Box, generated: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Put a generated crop back; outside the (feathered) mask the guide's bytes are untouched."""
+    if mask is None:
+        return generated  # the whole image was regenerated: an opaque RGB result
+    out = req.guide.copy()
+    weight = feather(mask, req.feather)
+    region = out[box.slices]
+    region[..., :3] = composite(region[..., :3], generated, weight)
+    if out.shape[2] == 4:
+        alpha = region[..., 3].astype(np.float32)
+        region[..., 3] = np.where(weight > 0, np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255), region[..., 3])
+    return out
+
+
+def _reporter(
+    prior: Prior,
+    callback: ProgressCallback,
+    crop: np.ndarray,
+    mask: np.ndarray | None,
+    box: Box,
+    size: tuple[int, int],
+) -> Callable[[Step], None]:
+    h, w = size
+
+    def report(step: Step) -> None:
+        x0 = step.x0[:1]
+
+        def render() -> np.ndarray:
+            rgb = to_uint8(prior.preview_rgb(x0))[0][:h, :w]
+            return rgb if mask is None else composite(crop, rgb, mask)
+
+        callback(Progress(step.index, step.total, 0, box.as_tuple(), "denoise", render))
+
+    return report

@@ -1,0 +1,353 @@
+"""A loaded diffusion prior: its denoiser, schedule, optional text encoders and optional VAE.
+
+One class covers every family the engine supports, chosen by what the folder holds, never by name:
+- a VAE means latent space (Stable Diffusion 1.x/2.x, SDXL); without one, pixel space (DDPM, NCSN++, our prior);
+- a `ScoreSdeVeScheduler` means the VE-SDE; any other scheduler means VP (DDPM-type);
+- text encoders mean prompts and classifier-free guidance; a second one means SDXL conditioning.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from .errors import BadInput
+
+# Only these libraries may be named by a model_index.json: no remote or custom code is ever imported.
+_LIBRARIES = {"diffusers", "transformers"}
+_WEIGHTS = ("*.safetensors", "*.bin")
+_MODEL_PARTS = {"unet", "vae", "text_encoder", "text_encoder_2"}
+
+# Cheap latent -> RGB maps for previews (ComfyUI's latent_rgb_factors; REFERENCE section 4).
+_SD1_RGB = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
+_SDXL_RGB = [[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]]
+_SDXL_BIAS = [0.1084, -0.0175, -0.0011]
+
+
+@dataclass
+class Conditioning:
+    """Prompt embeddings for one run; `cfg` says whether the batch carries the unconditional half first."""
+
+    embeds: torch.Tensor | None = None  # (B, L, D), unconditional rows first when cfg
+    added: dict[str, torch.Tensor] | None = None  # SDXL's pooled text embeds and time ids
+    guidance: float = 1.0
+    cfg: bool = False
+
+
+@dataclass
+class Prior:
+    """A diffusion prior on one device. Build with `load_prior`."""
+
+    path: Path
+    unet: Any
+    scheduler_config: dict[str, Any]
+    scheduler_class: type
+    device: torch.device
+    dtype: torch.dtype
+    vae: Any = None
+    text_encoder: Any = None
+    tokenizer: Any = None
+    text_encoder_2: Any = None
+    tokenizer_2: Any = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    # -- what kind of prior this is -------------------------------------------------------------
+    @property
+    def is_ve(self) -> bool:
+        return self.scheduler_class.__name__ == "ScoreSdeVeScheduler"
+
+    @property
+    def is_latent(self) -> bool:
+        return self.vae is not None
+
+    @property
+    def takes_text(self) -> bool:
+        return self.text_encoder is not None
+
+    @property
+    def is_sdxl(self) -> bool:
+        return self.text_encoder_2 is not None
+
+    @property
+    def vocabulary(self) -> list[str] | None:
+        vocab = self.settings.get("vocabulary")
+        return list(vocab) if vocab else None
+
+    @property
+    def kind(self) -> str:
+        if self.is_latent:
+            return "sdxl" if self.is_sdxl else "latent-vp"
+        return ("pixel-ve" if self.is_ve else "pixel-vp") + ("+text" if self.takes_text else "")
+
+    @property
+    def vae_factor(self) -> int:
+        if self.vae is None:
+            return 1
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def multiple(self) -> int:
+        """Pixel sizes must be multiples of this (the UNet halves the resolution at each level)."""
+        return self.vae_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @property
+    def default_steps(self) -> int:
+        if "default_steps" in self.settings:
+            return int(self.settings["default_steps"])
+        if self.is_latent:
+            return 50  # diffusers' img2img default
+        return int(self.scheduler_config.get("num_train_timesteps", 1000))  # SDEdit's official VP code
+
+    @property
+    def default_guidance(self) -> float:
+        return float(self.settings.get("default_guidance", 7.5 if self.takes_text else 1.0))
+
+    def new_scheduler(self) -> Any:
+        return self.scheduler_class.from_config(self.scheduler_config)
+
+    # -- text ----------------------------------------------------------------------------------
+    def check_words(self, text: str, what: str = "prompt") -> None:
+        """A closed-vocabulary prior accepts only its own words; say which are allowed."""
+        vocab = self.vocabulary
+        if not vocab or not text.strip():
+            return
+        unknown = [w for w in re.split(r"[\s,]+", text.lower().strip()) if w and w not in vocab]
+        if unknown:
+            raise BadInput(
+                f"{what} has words this model does not know: {', '.join(unknown)}; it knows: {', '.join(vocab)}"
+            )
+
+    @torch.no_grad()
+    def encode_text(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Token embeddings (and SDXL's pooled embedding), as diffusers' encode_prompt computes them."""
+        if not self.is_sdxl:
+            ids = self._tokens(self.tokenizer, texts)
+            mask = None
+            if getattr(self.text_encoder.config, "use_attention_mask", False):
+                mask = ids.ne(self.tokenizer.pad_token_id).to(self.device)
+            return self.text_encoder(ids, attention_mask=mask)[0].to(self.dtype), None
+        embeds, pooled = [], None
+        for tok, enc in ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2)):
+            out = enc(self._tokens(tok, texts), output_hidden_states=True)
+            pooled = out[0]  # the last encoder's projected pooled output
+            embeds.append(out.hidden_states[-2])  # SDXL conditions on the penultimate layer
+        return torch.cat(embeds, dim=-1).to(self.dtype), pooled.to(self.dtype) if pooled is not None else None
+
+    def _tokens(self, tokenizer: Any, texts: list[str]) -> torch.Tensor:
+        ids = tokenizer(
+            texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+        ).input_ids
+        return ids.to(self.device)
+
+    def condition(
+        self, prompt: str, negative_prompt: str, guidance: float, batch: int, size: tuple[int, int]
+    ) -> Conditioning:
+        """Embeddings for a batch of `batch` samples, with the unconditional half when guidance applies."""
+        if not self.takes_text:
+            if prompt or negative_prompt:
+                raise BadInput("this model takes no text; leave prompt and negative prompt empty")
+            return Conditioning()
+        self.check_words(prompt)
+        self.check_words(negative_prompt, "negative prompt")
+        # With nothing to steer towards or away from, both halves are the same: skip the doubled batch.
+        cfg = guidance > 1.0 and bool(prompt or negative_prompt)
+        texts = [negative_prompt, prompt] if cfg else [prompt]
+        embeds, pooled = self.encode_text(texts)
+        if self.is_sdxl and not negative_prompt and cfg and self._zeros_for_empty():
+            embeds[0].zero_()
+            assert pooled is not None
+            pooled[0].zero_()
+        embeds = embeds.repeat_interleave(batch, dim=0)
+        added = None
+        if self.is_sdxl:
+            assert pooled is not None
+            added = {
+                "text_embeds": pooled.repeat_interleave(batch, dim=0),
+                "time_ids": self._time_ids(size).repeat(embeds.shape[0], 1),
+            }
+        return Conditioning(embeds=embeds, added=added, guidance=guidance, cfg=cfg)
+
+    def _zeros_for_empty(self) -> bool:
+        return bool(self.settings.get("force_zeros_for_empty_prompt", True))
+
+    def _time_ids(self, size: tuple[int, int]) -> torch.Tensor:
+        h, w = size
+        ids: list[float] = [h, w, 0, 0, h, w]
+        expected = self.unet.add_embedding.linear_1.in_features
+        per_id = self.unet.config.addition_time_embed_dim
+        pooled_dim = self.text_encoder_2.config.projection_dim
+        if expected == per_id * 5 + pooled_dim:  # refiner: aesthetic score instead of target size
+            ids = [h, w, 0, 0, 6.0]
+        return torch.tensor([ids], device=self.device, dtype=self.dtype)
+
+    # -- the denoiser ------------------------------------------------------------------------
+    def predict(self, x: torch.Tensor, t: torch.Tensor | float, cond: Conditioning) -> torch.Tensor:
+        """The model output (noise, v or score, per the scheduler), with classifier-free guidance."""
+        if not self.takes_text:
+            return self.unet(x, t, return_dict=False)[0]
+        xin = torch.cat([x, x]) if cond.cfg else x
+        out = self.unet(
+            xin, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=cond.added, return_dict=False
+        )[0]
+        if not cond.cfg:
+            return out
+        uncond, text = out.chunk(2)
+        return uncond + cond.guidance * (text - uncond)
+
+    # -- pixels <-> the space the model works in ----------------------------------------------
+    @torch.no_grad()
+    def encode(self, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        """Pixels (1, 3, H, W) in [-1, 1] to the model's space, one row per generator.
+
+        A latent is a sample of the VAE posterior drawn with that row's generator, as diffusers' img2img
+        draws it, so a run with the same seed reproduces that pipeline's random numbers in order.
+        """
+        if self.vae is None:
+            return pixels.to(self.dtype).repeat(len(generators), 1, 1, 1)
+        dist = self.vae.encode(pixels.to(self._vae_dtype())).latent_dist
+        shape = (len(generators), *dist.mean.shape[1:])
+        eps = randn_tensor(shape, generator=generators, device=dist.mean.device, dtype=dist.mean.dtype)
+        z = dist.mean + dist.std * eps
+        shift = getattr(self.vae.config, "shift_factor", None) or 0.0
+        return ((z - shift) * self.vae.config.scaling_factor).to(self.dtype)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The model's space back to pixels in [-1, 1]."""
+        if self.vae is None:
+            return z
+        shift = getattr(self.vae.config, "shift_factor", None) or 0.0
+        z = z / self.vae.config.scaling_factor + shift
+        return self.vae.decode(z.to(self._vae_dtype()), return_dict=False)[0]
+
+    def _vae_dtype(self) -> torch.dtype:
+        # SDXL's VAE overflows in half precision; its config asks for float32.
+        return torch.float32 if getattr(self.vae.config, "force_upcast", False) else self.dtype
+
+    def preview_rgb(self, x0: torch.Tensor) -> torch.Tensor:
+        """A cheap RGB look at an x0 prediction in [-1, 1]: identity for pixels, a linear map for latents."""
+        if self.vae is None:
+            return x0[:, :3]
+        x0 = x0.float()
+        if x0.shape[1] == 4:
+            factors = torch.tensor(_SDXL_RGB if self.is_sdxl else _SD1_RGB, device=x0.device)
+            rgb = torch.einsum("bchw,cr->brhw", x0, factors)
+            if self.is_sdxl:
+                rgb = rgb + torch.tensor(_SDXL_BIAS, device=x0.device)[None, :, None, None]
+        else:
+            rgb = x0[:, :3] / 2.0
+        return rgb.repeat_interleave(self.vae_factor, 2).repeat_interleave(self.vae_factor, 3)
+
+
+# -- loading ------------------------------------------------------------------------------------
+def check_folder(path: Path) -> dict[str, Any]:
+    """Read model_index.json and check every component it names is present, before loading anything."""
+    index_file = path / "model_index.json"
+    if not index_file.exists():
+        raise BadInput(f"model folder {path} has no model_index.json (expected a diffusers-format folder)")
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise BadInput(f"model folder {path}: model_index.json is not valid JSON: {e}") from None
+    missing: list[str] = []
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[0] is None:
+            continue
+        sub = path / name
+        if not sub.is_dir():
+            missing.append(f"{name}/")
+            continue
+        if spec[0] not in _LIBRARIES:
+            raise BadInput(f"model folder {path}: component {name} needs library {spec[0]!r}; only diffusers and transformers load")
+        if name in _MODEL_PARTS:
+            if not (sub / "config.json").exists():
+                missing.append(f"{name}/config.json")
+            if not any(any(sub.glob(p)) for p in _WEIGHTS):
+                missing.append(f"{name}/*.safetensors")
+        elif name.startswith("scheduler") and not (sub / "scheduler_config.json").exists():
+            missing.append(f"{name}/scheduler_config.json")
+    if "unet" not in index or "scheduler" not in index:
+        missing.extend(n for n in ("unet/", "scheduler/") if n.rstrip("/") not in index)
+    if missing:
+        raise BadInput(f"model folder {path} is incomplete; missing: {', '.join(missing)}")
+    return index
+
+
+def _component(path: Path, name: str, spec: list[str], dtype: torch.dtype) -> Any:
+    library, cls_name = spec
+    cls = getattr(importlib.import_module(library), cls_name, None)
+    if cls is None:
+        raise BadInput(f"model folder {path}: {library} has no class {cls_name} (component {name})")
+    if name.startswith("tokenizer"):
+        return cls.from_pretrained(path / name, local_files_only=True)
+    model = cls.from_pretrained(path / name, local_files_only=True)
+    return model.to(dtype).eval().requires_grad_(False)
+
+
+def quiet_libraries() -> None:
+    """diffusers and transformers narrate loading on stderr; the CLI's own progress bar is enough."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def load_prior(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:
+    """Load a diffusers-format folder offline; only the components the engine uses are built."""
+    quiet_libraries()
+    index = check_folder(path)
+    settings_file = path / "noisebrush.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    sched_spec = index["scheduler"]
+    sched_cls = getattr(importlib.import_module("diffusers"), sched_spec[1], None)
+    if sched_cls is None:
+        raise BadInput(f"model folder {path}: unknown scheduler {sched_spec[1]}")
+    scheduler_config = dict(sched_cls.load_config(path / "scheduler"))
+    parts: dict[str, Any] = {}
+    for name in ("unet", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"):
+        spec = index.get(name)
+        if isinstance(spec, list) and spec[0] is not None:
+            try:
+                parts[name] = _component(path, name, spec, dtype)
+            except BadInput:
+                raise
+            except (OSError, ValueError, RuntimeError, KeyError) as e:
+                raise BadInput(f"model folder {path}: could not load {name}: {e}") from None
+    if "force_zeros_for_empty_prompt" in index:
+        settings.setdefault("force_zeros_for_empty_prompt", index["force_zeros_for_empty_prompt"])
+    prior = Prior(
+        path=path,
+        scheduler_config=scheduler_config,
+        scheduler_class=sched_cls,
+        device=device,
+        dtype=dtype,
+        settings=settings,
+        **parts,
+    )
+    prior_to(prior, device)
+    return prior
+
+
+def prior_to(prior: Prior, device: torch.device) -> None:
+    for part in (prior.unet, prior.vae, prior.text_encoder, prior.text_encoder_2):
+        if part is not None:
+            part.to(device)
+            if device.type == "cuda":
+                part.to(memory_format=torch.channels_last)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [-1, 1] to (B, H, W, 3) uint8, rounding as diffusers' image processor does."""
+    x = (x.float() / 2 + 0.5).clamp(0, 1)
+    return (x.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)

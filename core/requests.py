@@ -1,0 +1,123 @@
+"""One typed request per engine operation: the CLI, the GUI, the server and the plugins all build these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import BadInput
+
+DEFAULT_STRENGTH = 0.5  # SDEdit's t0; the paper finds 0.3-0.6 works for reasonable guides (REFERENCE 1).
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class SDEditRequest:
+    """Everything one SDEdit run needs (Meng et al. 2022, Algorithms 1-4).
+
+    `guide` is an RGB or RGBA uint8 array (H, W, 3|4). `mask` is an (H, W) float array in [0, 1]
+    where 1 = may change and 0 = kept bit-identical; soft values blend. `steps` counts the steps of the
+    whole schedule (t0 = 1); a run makes about `strength * steps` model calls per repeat.
+    """
+
+    guide: np.ndarray
+    mask: np.ndarray | None = None
+    model: str = "default"
+    strength: float = DEFAULT_STRENGTH
+    steps: int | None = None  # None: the prior's own default
+    repeats: int = 1  # K in the paper: noise to t0 and denoise again, K times
+    seed: int = 0
+    variations: int = 1
+    prompt: str = ""
+    negative_prompt: str = ""
+    guidance: float | None = None  # None: the prior's default (7.5 for Stable Diffusion)
+    device: str = "auto"
+    feather: int = 8  # pixels of seam blending inside the mask border
+    context: int = 64  # pixels of context around the mask's bounding box when cropping
+
+    def validate(self) -> None:
+        """Fail at the edge with a message that says what is wrong and what is allowed."""
+        _check_image(self.guide, "guide")
+        if self.mask is not None:
+            m = self.mask
+            if m.ndim != 2:
+                raise BadInput(f"mask must be a single-channel (H, W) array, got shape {m.shape}")
+            if m.shape != self.guide.shape[:2]:
+                raise BadInput(
+                    f"mask is {m.shape[1]}x{m.shape[0]} but the guide is "
+                    f"{self.guide.shape[1]}x{self.guide.shape[0]}; they must be the same size"
+                )
+        if not 0.0 <= self.strength <= 1.0:
+            raise BadInput(f"strength must be in [0, 1] (t0 of SDEdit), got {self.strength}")
+        if self.steps is not None and not 1 <= self.steps <= 10000:
+            raise BadInput(f"steps must be between 1 and 10000, got {self.steps}")
+        if not 1 <= self.repeats <= 100:
+            raise BadInput(f"repeats must be between 1 and 100, got {self.repeats}")
+        if not 1 <= self.variations <= 64:
+            raise BadInput(f"variations must be between 1 and 64, got {self.variations}")
+        if self.guidance is not None and not 0.0 <= self.guidance <= 100.0:
+            raise BadInput(f"guidance must be between 0 and 100, got {self.guidance}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise BadInput(f"unknown device {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        if self.feather < 0 or self.context < 0:
+            raise BadInput("feather and context must be >= 0 pixels")
+        if not 0 <= self.seed < 2**63:
+            raise BadInput(f"seed must be in [0, 2^63), got {self.seed}")
+
+
+@dataclass
+class Concept:
+    """One SEGA concept (Brack et al. 2023): a word or phrase to add or remove, with its guidance."""
+
+    text: str
+    remove: bool = False
+    scale: float = 7.0
+    threshold: float = 0.95  # keep elements of |psi| above this quantile
+    warmup: int = 2  # steps without this concept's guidance
+
+
+@dataclass
+class LeditsRequest:
+    """Everything one LEDITS run needs: edit-friendly DDPM inversion then SEGA regeneration."""
+
+    image: np.ndarray
+    concepts: list[Concept] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    model: str = "default"
+    steps: int | None = None
+    skip: float = 0.15  # fraction of the highest timesteps not regenerated
+    source_prompt: str = ""
+    target_prompt: str = ""
+    source_guidance: float = 3.5
+    guidance: float = 7.5  # target prompt's guidance, used only with a target prompt
+    momentum: float = 0.3
+    momentum_beta: float = 0.6
+    seed: int = 0
+    device: str = "auto"
+    feather: int = 8
+
+    def validate(self) -> None:
+        _check_image(self.image, "image")
+        if self.mask is not None and self.mask.shape != self.image.shape[:2]:
+            raise BadInput("mask must be the same size as the image")
+        if not 0.0 <= self.skip < 1.0:
+            raise BadInput(f"skip must be in [0, 1), got {self.skip}")
+        if self.steps is not None and not 1 <= self.steps <= 1000:
+            raise BadInput(f"steps must be between 1 and 1000, got {self.steps}")
+        for c in self.concepts:
+            if not c.text.strip():
+                raise BadInput("a concept needs a word or phrase")
+            if not 0.0 < c.threshold < 1.0:
+                raise BadInput(f"concept threshold must be in (0, 1), got {c.threshold}")
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise BadInput(f"unknown device {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+
+
+def _check_image(img: np.ndarray, name: str) -> None:
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
+        raise BadInput(f"{name} must be a uint8 array")
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise BadInput(f"{name} must be RGB or RGBA (H, W, 3|4), got shape {img.shape}")
+    if img.shape[0] < 8 or img.shape[1] < 8:
+        raise BadInput(f"{name} is {img.shape[1]}x{img.shape[0]}; at least 8x8 pixels are needed")

@@ -1,0 +1,262 @@
+"""The engine over HTTP on loopback (FastAPI): jobs in, progress and previews out, results back.
+
+Every route but GET /v1/health needs `Authorization: Bearer <token>`; Host/Origin checks and the body
+limit live in `guard.Guard`, the job queue in `jobs.JobQueue`. `create_app` takes the engine (or a fake)
+so tests run without torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from . import wire
+from .auth import allowed_hosts, bearer_ok
+from .errors import BadInput
+from .guard import Guard
+from .jobs import EngineLike, Job, JobQueue, QueueFull
+
+log = logging.getLogger(__name__)
+
+API_VERSION = 1
+DEFAULT_PORT = 7865
+
+
+@dataclass
+class ServerConfig:
+    token: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+    max_queued: int = 64
+    preview_interval: float = 0.5  # seconds between two previews of one job
+    allow_hosts: list[str] = field(default_factory=list)  # extra Host names, e.g. a LAN name
+
+
+def default_models() -> list[dict[str, Any]]:
+    """Installed priors with their closed vocabularies (read from noisebrush.json; no torch import)."""
+    from .models import list_models
+
+    out = []
+    for m in list_models():
+        vocab = None
+        meta = m.path / "noisebrush.json" if m.path.is_dir() else None
+        if meta is not None and meta.is_file():
+            try:
+                vocab = json.loads(meta.read_text()).get("vocabulary")
+            except (OSError, ValueError):
+                vocab = None
+        out.append({"name": m.name, "kind": m.kind, "source": str(m.source), "size_bytes": m.size_bytes, "vocabulary": vocab})
+    return out
+
+
+def default_engine() -> EngineLike:
+    from .engine import Engine
+
+    return Engine()
+
+
+class _Results:
+    """Encoded result PNGs, made once per job on first request."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: dict[str, list[str]] = {}
+
+    def get(self, job: Job) -> list[str]:
+        with self._lock:
+            if job.id not in self._cache:
+                if len(self._cache) > 256:
+                    self._cache.clear()
+                self._cache[job.id] = [wire.encode_png(r) for r in job.results]
+            return self._cache[job.id]
+
+
+def create_app(
+    config: ServerConfig,
+    engine_factory: Callable[[], EngineLike] = default_engine,
+    models: Callable[[], list[dict[str, Any]]] = default_models,
+) -> FastAPI:
+    """The ASGI app (wrapped in `Guard`); `app.state.queue` is its job queue."""
+    queue = JobQueue(engine_factory, max_queued=config.max_queued, preview_interval=config.preview_interval)
+    results = _Results()
+    bearer = HTTPBearer(auto_error=False, description="the token from the file `noisebrush token` names")
+
+    def require_token(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if not bearer_ok(request.headers.get("authorization"), config.token):
+            raise HTTPException(401, "missing or wrong token: send Authorization: Bearer <token>",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        queue.close()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="NoiseBrush",
+        version=_version(),
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.queue = queue
+    app.state.config = config
+    auth = [Depends(require_token)]
+    errors: dict[int | str, dict[str, Any]] = {401: {"model": wire.ErrorOut}, 404: {"model": wire.ErrorOut}}
+
+    @app.exception_handler(BadInput)
+    async def _bad_input(_: Request, exc: BadInput) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(wire.TooLarge)
+    async def _too_large(_: Request, exc: wire.TooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
+
+    @app.exception_handler(QueueFull)
+    async def _full(_: Request, exc: QueueFull) -> JSONResponse:
+        return JSONResponse({"detail": f"server busy: {exc}"}, status_code=429)
+
+    @app.get("/v1/health", response_model=wire.Health, tags=["server"])
+    def health() -> dict[str, Any]:
+        """Is the server up? Needs no token."""
+        return {"status": "ok", "version": _version(), "api": API_VERSION}
+
+    @app.get("/v1/openapi.json", dependencies=auth, include_in_schema=False)
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/v1/models", response_model=list[wire.ModelOut], dependencies=auth, responses=errors, tags=["models"])
+    def list_models() -> list[dict[str, Any]]:
+        """Installed priors; `vocabulary` lists the allowed words of a closed-vocabulary prior."""
+        return models()
+
+    @app.post(
+        "/v1/jobs",
+        response_model=wire.JobOut,
+        status_code=201,
+        dependencies=auth,
+        tags=["jobs"],
+        responses={**errors, 400: {"model": wire.ErrorOut}, 413: {"model": wire.ErrorOut}, 429: {"model": wire.ErrorOut}},
+    )
+    def submit(body: wire.JobIn) -> dict[str, Any]:  # type: ignore[valid-type]
+        """Queue an SDEdit or LEDITS run; jobs run one at a time, in order."""
+        kind, req = wire.to_request(body, config.max_pixels)
+        return _job_out(queue.submit(kind, req), with_images=False)
+
+    @app.get("/v1/jobs/{job_id}", response_model=wire.JobOut, dependencies=auth, responses=errors, tags=["jobs"])
+    def status(job_id: str, images: bool = True) -> dict[str, Any]:
+        """Status, progress and (once succeeded, unless images=false) the result PNGs."""
+        return _job_out(_find(job_id), with_images=images)
+
+    @app.post("/v1/jobs/{job_id}/cancel", response_model=wire.JobOut, dependencies=auth, responses=errors, tags=["jobs"])
+    def cancel(job_id: str) -> dict[str, Any]:
+        """Cancel a waiting job, or stop a running one at its next step. No effect on a finished job."""
+        _find(job_id)
+        job = queue.cancel(job_id)
+        assert job is not None
+        return _job_out(job, with_images=False)
+
+    @app.get(
+        "/v1/jobs/{job_id}/events",
+        dependencies=auth,
+        responses={**errors, 200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
+        tags=["jobs"],
+    )
+    async def events(job_id: str, request: Request, since: int = 0) -> StreamingResponse:
+        """Server-sent events: `progress` per step, `preview` (throttled PNG of the box region), and
+        `status` on every change; the stream ends after the final status. `since` skips events already seen
+        (each event's `id` is its index)."""
+        job = _find(job_id)
+        last = request.headers.get("last-event-id")
+        start = int(last) + 1 if last and last.isdigit() else max(0, since)
+        return StreamingResponse(_stream(job, start), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _stream(job: Job, index: int) -> AsyncIterator[str]:
+        queue.watch(job, +1)
+        idle = 0.0
+        try:
+            while True:
+                evs, done = queue.events_since(job, index)
+                for ev in evs:
+                    data = dict(ev.data)
+                    if ev.kind == "preview":
+                        if ev.preview is None:  # superseded by a newer preview
+                            index += 1
+                            continue
+                        data["png"] = await asyncio.to_thread(wire.encode_png, ev.preview)
+                    yield f"id: {index}\nevent: {ev.kind}\ndata: {json.dumps(data)}\n\n"
+                    index += 1
+                if done and not evs:
+                    return
+                if evs:
+                    idle = 0.0
+                else:
+                    await asyncio.sleep(0.05)
+                    idle += 0.05
+                    if idle >= 10.0:
+                        idle = 0.0
+                        yield ": keep-alive\n\n"
+        finally:
+            queue.watch(job, -1)
+
+    def _find(job_id: str) -> Job:
+        job = queue.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r} (finished jobs are forgotten after a while)")
+        return job
+
+    def _job_out(job: Job, with_images: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": job.id, "kind": job.kind, "status": job.status, "position": queue.position(job),
+            "step": job.step, "total": job.total, "stage": job.stage, "variation": job.variation,
+            "error": job.error, "error_kind": job.error_kind,
+            "created": job.created, "started": job.started, "finished": job.finished,
+        }
+        if with_images and job.status == "succeeded":
+            out["images"] = results.get(job)
+        return out
+
+    return app
+
+
+def guarded(app: FastAPI, config: ServerConfig) -> Guard:
+    """`app` behind the Host/Origin/body-size checks: what uvicorn serves."""
+    return Guard(
+        app,
+        hosts=allowed_hosts(config.host, config.allow_hosts),
+        port=config.port,
+        any_ip=config.host in ("0.0.0.0", "::", ""),
+        max_body=config.max_body_bytes,
+    )
+
+
+def serve(config: ServerConfig, engine_factory: Callable[[], EngineLike] = default_engine) -> None:
+    """Run the server in this thread until interrupted."""
+    import uvicorn
+
+    app = create_app(config, engine_factory)
+    uvicorn.run(guarded(app, config), host=config.host, port=config.port, log_level="info",
+                timeout_graceful_shutdown=3)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("noisebrush")
+    except Exception:
+        return "0"

@@ -1,0 +1,237 @@
+"""Small random models built offline, in the layouts real checkpoints use.
+
+Tests and benchmarks use these in place of downloads: the same diffusers classes and folder layout as the
+real models (DDPM church/bedroom, NCSN++ VE, Stable Diffusion 1.x, SDXL), with tiny or real-sized configs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def byte_symbols() -> list[str]:
+    """GPT-2/CLIP's printable stand-ins for the 256 byte values (the byte-level BPE alphabet)."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    chars = keep[:]
+    n = 0
+    for b in range(256):
+        if b not in keep:
+            keep.append(b)
+            chars.append(256 + n)
+            n += 1
+    order = sorted(range(256), key=lambda i: keep[i])
+    return [chr(chars[i]) for i in order]
+
+
+def write_clip_tokenizer(folder: Path, words: list[str] = (), max_length: int = 77) -> None:  # type: ignore[assignment]
+    """A working CLIPTokenizer: the byte alphabet, its word-final forms, two specials and whole-word tokens."""
+    folder.mkdir(parents=True, exist_ok=True)
+    symbols = byte_symbols()
+    vocab: dict[str, int] = {}
+    for s in symbols + [s + "</w>" for s in symbols]:
+        vocab.setdefault(s, len(vocab))
+    merges: list[str] = []
+    for word in words:
+        # merge the word left to right into one token, so each concept word is a single id
+        acc = word[0]
+        for i, ch in enumerate(word[1:], start=1):
+            nxt = ch + ("</w>" if i == len(word) - 1 else "")
+            merges.append(f"{acc} {nxt}")
+            acc = acc + nxt
+            vocab.setdefault(acc, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(m + "\n" for m in merges))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"model_max_length": max_length, "tokenizer_class": "CLIPTokenizer"})
+    )
+    (folder / "special_tokens_map.json").write_text(
+        json.dumps({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"})
+    )
+
+
+def _index(folder: Path, cls: str, parts: dict[str, list[str]], **extra: Any) -> None:
+    index: dict[str, Any] = {"_class_name": cls, "_diffusers_version": "0.30.0", **extra}
+    index.update(parts)
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2))
+
+
+def tiny_ddpm(folder: Path, seed: int = 0, sample_size: int = 32) -> Path:
+    """A pixel VP model shaped like google/ddpm-church-256 (UNet2DModel + DDPMScheduler), but tiny."""
+    from diffusers import DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(
+        sample_size=sample_size,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=8,
+        attention_head_dim=8,
+    )
+    unet.save_pretrained(folder / "unet")
+    DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=True).save_pretrained(folder / "scheduler")
+    _index(folder, "DDPMPipeline", {"unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDPMScheduler"]})
+    return folder
+
+
+def tiny_ve(folder: Path, seed: int = 0, sample_size: int = 32) -> Path:
+    """A VE score model shaped like google/ncsnpp-church-256 (fourier time embedding), but tiny."""
+    from diffusers import ScoreSdeVeScheduler, UNet2DModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DModel(
+        sample_size=sample_size,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        time_embedding_type="fourier",
+        norm_num_groups=8,
+        flip_sin_to_cos=True,
+        freq_shift=0,
+    )
+    unet.save_pretrained(folder / "unet")
+    ScoreSdeVeScheduler(num_train_timesteps=2000, sigma_min=0.01, sigma_max=380.0).save_pretrained(folder / "scheduler")
+    _index(folder, "ScoreSdeVePipeline", {"unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "ScoreSdeVeScheduler"]})
+    return folder
+
+
+def sd_components(seed: int = 0, size: str = "tiny", scheduler: str = "PNDMScheduler") -> dict[str, Any]:
+    """Stable Diffusion 1.x parts: tiny (as diffusers' get_dummy_components) or SD 1.5-shaped ("sd15")."""
+    import diffusers
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    if size == "sd15":
+        unet = UNet2DConditionModel(cross_attention_dim=768)  # the defaults are SD 1.5's UNet
+        vae = AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=4,
+            layers_per_block=2,
+            sample_size=512,
+        )
+        text = CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12, projection_dim=768, vocab_size=1000, max_position_embeddings=77)
+    else:
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64),
+            layers_per_block=2,
+            sample_size=32,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32,
+            norm_num_groups=32,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=[32, 64],
+            in_channels=3,
+            out_channels=3,
+            down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+            up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+            latent_channels=4,
+            norm_num_groups=32,
+        )
+        text = CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5, pad_token_id=1, vocab_size=1000)
+    torch.manual_seed(seed)
+    text_encoder = CLIPTextModel(text)
+    sched_cls = getattr(diffusers, scheduler)
+    sched_kwargs: dict[str, Any] = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
+    if scheduler == "PNDMScheduler":
+        sched_kwargs.update(skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+    elif scheduler == "DDIMScheduler":
+        sched_kwargs.update(clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "scheduler": sched_cls(**sched_kwargs)}
+
+
+def tiny_sd(folder: Path, seed: int = 0, size: str = "tiny", scheduler: str = "PNDMScheduler") -> Path:
+    """A Stable Diffusion 1.x diffusers folder with a tokenizer written offline."""
+    parts = sd_components(seed, size, scheduler)
+    for name, part in parts.items():
+        part.save_pretrained(folder / name)
+    write_clip_tokenizer(folder / "tokenizer")
+    _index(
+        folder,
+        "StableDiffusionPipeline",
+        {
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "scheduler": ["diffusers", type(parts["scheduler"]).__name__],
+            "safety_checker": [None, None],
+            "feature_extractor": [None, None],
+        },
+        requires_safety_checker=False,
+    )
+    return folder
+
+
+def tiny_sdxl(folder: Path, seed: int = 0) -> Path:
+    """An SDXL diffusers folder (two text encoders, pooled embeds, time ids), tiny."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 * 8 + 32
+        cross_attention_dim=64,
+        norm_num_groups=32,
+    ).save_pretrained(folder / "unet")
+    AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=128,
+        force_upcast=True,
+    ).save_pretrained(folder / "vae")
+    EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading").save_pretrained(folder / "scheduler")
+    cfg = dict(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5, pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    CLIPTextModel(CLIPTextConfig(**cfg)).save_pretrained(folder / "text_encoder")
+    CLIPTextModelWithProjection(CLIPTextConfig(**cfg)).save_pretrained(folder / "text_encoder_2")
+    write_clip_tokenizer(folder / "tokenizer")
+    write_clip_tokenizer(folder / "tokenizer_2")
+    _index(
+        folder,
+        "StableDiffusionXLPipeline",
+        {
+            "unet": ["diffusers", "UNet2DConditionModel"],
+            "vae": ["diffusers", "AutoencoderKL"],
+            "text_encoder": ["transformers", "CLIPTextModel"],
+            "tokenizer": ["transformers", "CLIPTokenizer"],
+            "text_encoder_2": ["transformers", "CLIPTextModelWithProjection"],
+            "tokenizer_2": ["transformers", "CLIPTokenizer"],
+            "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+        },
+        force_zeros_for_empty_prompt=True,
+    )
+    return folder

@@ -1,0 +1,172 @@
+"""The server's JSON shapes, derived from the request dataclasses so the two cannot drift apart.
+
+A job body carries exactly the fields of `SDEditRequest` or `LeditsRequest` plus `kind`; image fields
+(`guide`, `image`, `mask`) travel as base64 PNG. `to_request` builds the dataclass and validates it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import io
+import types
+import typing
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from .errors import BadInput
+from .requests import Concept, LeditsRequest, SDEditRequest
+
+IMAGE_HELP = "base64 PNG (a data: URL prefix is accepted); RGB or RGBA, 8 bits per channel"
+MASK_HELP = "base64 PNG, same size as the image; converted to grey, 255 = may change, 0 = kept as is"
+
+
+class TooLarge(Exception):
+    """An image has more pixels than the server accepts (answered 413)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _wire_type(tp: Any) -> Any:
+    """The JSON-side type of one dataclass field type."""
+    if tp is np.ndarray:
+        return str
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = tuple(_wire_type(a) for a in typing.get_args(tp))
+        return Union[args]  # noqa: UP007 - built at run time from a tuple
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return list[_wire_type(item)]  # type: ignore[misc]
+    if tp is Concept:
+        return ConceptIn
+    return tp
+
+
+def _model_from(cls: type, name: str, extra: dict[str, Any] | None = None, doc: str = "") -> type[BaseModel]:
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = dict(extra or {})
+    for f in dataclasses.fields(cls):
+        tp = _wire_type(hints[f.name])
+        desc = None
+        if hints[f.name] is np.ndarray:
+            desc = IMAGE_HELP
+        elif f.name == "mask":
+            desc = MASK_HELP
+        if f.default is not dataclasses.MISSING:
+            fields[f.name] = (tp, Field(default=f.default, description=desc))
+        elif f.default_factory is not dataclasses.MISSING:
+            fields[f.name] = (tp, Field(default_factory=f.default_factory, description=desc))
+        else:
+            fields[f.name] = (tp, Field(description=desc))
+    model = create_model(name, __base__=_Strict, **fields)
+    model.__doc__ = doc or cls.__doc__
+    return model
+
+
+ConceptIn = _model_from(Concept, "Concept")
+SDEditJob = _model_from(
+    SDEditRequest,
+    "SDEditJob",
+    {"kind": (Literal["sdedit"], ...)},
+    "An SDEdit run (Meng et al. 2022): the fields of core.requests.SDEditRequest.",
+)
+LeditsJob = _model_from(
+    LeditsRequest,
+    "LeditsJob",
+    {"kind": (Literal["ledits"], ...)},
+    "A LEDITS run (edit-friendly DDPM inversion + SEGA): the fields of core.requests.LeditsRequest.",
+)
+JobIn = Annotated[Union[SDEditJob, LeditsJob], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    position: int | None = Field(None, description="place in the waiting line (0 = next), while queued")
+    step: int
+    total: int
+    stage: str
+    variation: int
+    error: str | None = None
+    error_kind: Literal["bad_input", "engine"] | None = None
+    images: list[str] | None = Field(None, description="base64 PNG results (one per variation) once succeeded")
+    created: float
+    started: float | None = None
+    finished: float | None = None
+
+
+class ModelOut(BaseModel):
+    name: str
+    kind: str
+    source: str
+    size_bytes: int
+    vocabulary: list[str] | None = Field(None, description="allowed prompt/concept words of a closed-vocabulary prior")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    api: int
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+# -- images ---------------------------------------------------------------------------------------
+def decode_png(data: str, name: str, max_pixels: int, *, mask: bool = False) -> np.ndarray:
+    """base64 PNG -> uint8 RGB/RGBA, or float32 (H, W) in [0, 1] for a mask. Checks size before decoding."""
+    if data.startswith("data:"):
+        data = data.partition(",")[2]
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{name} is not valid base64") from None
+    try:
+        img = Image.open(io.BytesIO(raw))
+    except Exception:
+        raise BadInput(f"{name} is not a PNG image") from None
+    if img.format != "PNG":
+        raise BadInput(f"{name} must be a PNG image, got {img.format}")
+    w, h = img.size
+    if w * h > max_pixels:
+        raise TooLarge(f"{name} is {w}x{h} = {w * h} pixels; this server accepts at most {max_pixels} pixels")
+    try:
+        img.load()
+        if mask:
+            return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+        return np.ascontiguousarray(np.asarray(img.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8))
+    except Exception as exc:
+        raise BadInput(f"{name} could not be decoded as PNG: {exc}") from None
+
+
+def encode_png(arr: np.ndarray) -> str:
+    """uint8 (H, W[, 3|4]) -> base64 PNG."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="PNG", compress_level=1)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def to_request(body: BaseModel, max_pixels: int) -> tuple[str, SDEditRequest | LeditsRequest]:
+    """Build and validate the request dataclass of a job body. Raises BadInput or TooLarge."""
+    values = body.model_dump()
+    kind = values.pop("kind")
+    cls: type[SDEditRequest] | type[LeditsRequest] = SDEditRequest if kind == "sdedit" else LeditsRequest
+    image_field = "guide" if kind == "sdedit" else "image"
+    values[image_field] = decode_png(values[image_field], image_field, max_pixels)
+    if values.get("mask") is not None:
+        values["mask"] = decode_png(values["mask"], "mask", max_pixels, mask=True)
+    if kind == "ledits":
+        values["concepts"] = [Concept(**c) for c in values["concepts"]]
+    req = cls(**values)
+    req.validate()
+    return kind, req

@@ -1,0 +1,1 @@
+"""NoiseBrush Studio, the PyQt6 desktop app."""

@@ -1,0 +1,249 @@
+"""Pixel arithmetic on numpy RGBA8 arrays: boxes, compositing, masks, fill. No Qt here.
+
+Boxes are (x, y, w, h) tuples of ints. Colours are straight-alpha RGBA8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from .layer import Layer
+
+Box = tuple[int, int, int, int]
+
+
+def intersect(a: Box, b: Box) -> Box | None:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def union(a: Box | None, b: Box | None) -> Box | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def nonzero_box(a: np.ndarray) -> Box | None:
+    """Bounding box of the non-zero elements of a 2-D array."""
+    rows = np.flatnonzero(a.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(a.any(axis=0))
+    return (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1))
+
+
+def changed_box(old: np.ndarray, new: np.ndarray) -> Box | None:
+    """Bounding box of the pixels that differ between two same-shaped arrays."""
+    diff = old != new
+    if diff.ndim == 3:
+        diff = diff.any(axis=2)
+    return nonzero_box(diff)
+
+
+def crop(a: np.ndarray, box: Box) -> np.ndarray:
+    x, y, w, h = box
+    return a[y : y + h, x : x + w]
+
+
+def region_of(mask: np.ndarray | None, box: Box) -> np.ndarray | None:
+    """A (h, w) float32 view of `mask` (uint8, 255 = selected) over `box` in the mask's coordinates,
+    zero outside the mask's extent. None for no mask (everything may change)."""
+    if mask is None:
+        return None
+    x, y, w, h = box
+    out = np.zeros((h, w), np.float32)
+    inner = intersect(box, (0, 0, mask.shape[1], mask.shape[0]))
+    if inner is not None:
+        ix, iy, iw, ih = inner
+        out[iy - y : iy - y + ih, ix - x : ix - x + iw] = mask[iy : iy + ih, ix : ix + iw] * (1.0 / 255.0)
+    return out
+
+
+# --- compositing ---------------------------------------------------------------------------------
+
+
+def _axis(origin: int, start: int, count: int, step: int, size: int) -> tuple[int, int, int]:
+    """Sample indices start + i*step (document) inside a layer at `origin` of `size`:
+    returns (first i, number of samples, first layer index)."""
+    first = max(0, -((start - origin) // -step)) if start < origin else 0
+    layer_first = start + first * step - origin
+    if layer_first >= size or first >= count:
+        return (0, 0, 0)
+    n = min(count - first, (size - 1 - layer_first) // step + 1)
+    return (first, max(0, n), layer_first)
+
+
+def composite_premultiplied(layers: Iterable[Layer], box: Box, step: int = 1) -> np.ndarray:
+    """Premultiplied RGBA float32 (h, w, 4) in [0, 1] of the visible layers over `box`, sampling every
+    `step`th document pixel (step > 1 gives the cheap zoomed-out view)."""
+    x, y, w, h = box
+    cw, ch = -(-w // step), -(-h // step)
+    acc = np.zeros((ch, cw, 4), np.float32)
+    for layer in layers:
+        if not layer.visible or layer.opacity <= 0.0:
+            continue
+        i0, ni, li = _axis(layer.x, x, cw, step, layer.width)
+        j0, nj, lj = _axis(layer.y, y, ch, step, layer.height)
+        if ni <= 0 or nj <= 0:
+            continue
+        src = layer.pixels[lj : lj + nj * step : step, li : li + ni * step : step]
+        a = src[..., 3:4].astype(np.float32) * (layer.opacity / 255.0)
+        if not a.any():
+            continue
+        dst = acc[j0 : j0 + nj, i0 : i0 + ni]
+        keep = 1.0 - a
+        dst[..., :3] *= keep
+        dst[..., :3] += src[..., :3] * (a * (1.0 / 255.0))
+        dst[..., 3:4] *= keep
+        dst[..., 3:4] += a
+    return acc
+
+
+def composite(layers: Iterable[Layer], box: Box) -> np.ndarray:
+    """Straight-alpha RGBA8 (h, w, 4) of the visible layers over `box`."""
+    acc = composite_premultiplied(layers, box)
+    a = acc[..., 3:4]
+    rgb = np.where(a > 0, acc[..., :3] / np.maximum(a, 1e-8), 0.0)
+    out = np.empty(acc.shape, np.uint8)
+    out[..., :3] = np.clip(rgb * 255.0 + 0.5, 0, 255)
+    out[..., 3] = np.clip(a[..., 0] * 255.0 + 0.5, 0, 255)
+    return out
+
+
+def to_rgba8_premultiplied(acc: np.ndarray) -> np.ndarray:
+    return np.clip(acc * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def flatten_on(rgba: np.ndarray, background: Sequence[int] = (255, 255, 255)) -> np.ndarray:
+    """RGB8 of straight-alpha RGBA8 over an opaque background colour."""
+    a = rgba[..., 3:4].astype(np.float32) / 255.0
+    bg = np.asarray(background, np.float32)
+    rgb = rgba[..., :3].astype(np.float32) * a + bg * (1.0 - a)
+    return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+def paint_over(base: np.ndarray, color: Sequence[int], alpha: np.ndarray) -> np.ndarray:
+    """Straight-alpha `color` laid over `base` (h, w, 4 uint8) with per-pixel coverage `alpha` in [0, 1].
+    Pixels with zero coverage come back bit-identical."""
+    ca = alpha[..., None] * (color[3] / 255.0 if len(color) > 3 else 1.0)
+    o = base.astype(np.float32)
+    oa = o[..., 3:4] * (1.0 / 255.0)
+    out_a = ca + oa * (1.0 - ca)
+    c = np.asarray(color[:3], np.float32)
+    rgb = (c * ca + o[..., :3] * oa * (1.0 - ca)) / np.maximum(out_a, 1e-8)
+    out = np.empty_like(base)
+    out[..., :3] = np.clip(rgb + 0.5, 0, 255)
+    out[..., 3] = np.clip(out_a[..., 0] * 255.0 + 0.5, 0, 255)
+    touched = (alpha > 0)[..., None]
+    return np.where(touched, out, base)
+
+
+def erase(base: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`base` with its alpha reduced by coverage `alpha` in [0, 1]; untouched pixels bit-identical."""
+    out = base.copy()
+    a = base[..., 3].astype(np.float32) * (1.0 - alpha)
+    out[..., 3] = np.where(alpha > 0, np.clip(a + 0.5, 0, 255), base[..., 3])
+    return out
+
+
+# --- brush dabs ----------------------------------------------------------------------------------
+
+
+def dab_box(cx: float, cy: float, radius: float) -> Box:
+    r = radius + 1.0
+    x0, y0 = int(np.floor(cx - r)), int(np.floor(cy - r))
+    x1, y1 = int(np.ceil(cx + r)) + 1, int(np.ceil(cy + r)) + 1
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def dab_alpha(box: Box, cx: float, cy: float, radius: float, hardness: float) -> np.ndarray:
+    """Coverage in [0, 1] of a round dab over `box`: 1 inside `hardness * radius`, falling linearly to 0
+    at `radius`, with a one-pixel antialiased edge."""
+    x, y, w, h = box
+    xs = np.arange(x, x + w, dtype=np.float32) + 0.5 - cx
+    ys = np.arange(y, y + h, dtype=np.float32) + 0.5 - cy
+    d = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
+    radius = max(radius, 0.5)
+    inner = min(hardness, 0.999) * radius
+    soft = np.clip((radius - d) / max(radius - inner, 1.0), 0.0, 1.0)
+    return soft.astype(np.float32)
+
+
+# --- selection shapes ----------------------------------------------------------------------------
+
+
+def shape_mask(size: tuple[int, int], kind: str, points: Sequence[tuple[float, float]]) -> np.ndarray:
+    """uint8 (h, w) mask, 255 inside: kind "rect" or "ellipse" from two corner points, "polygon" from
+    the lasso's points."""
+    w, h = size
+    img = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(img)
+    if kind in ("rect", "ellipse"):
+        (ax, ay), (bx, by) = points[0], points[-1]
+        x0, x1 = sorted((ax, bx))
+        y0, y1 = sorted((ay, by))
+        if kind == "rect":
+            x0i, y0i, x1i, y1i = round(x0), round(y0), round(x1), round(y1)
+            if x1i > x0i and y1i > y0i:
+                draw.rectangle((x0i, y0i, x1i - 1, y1i - 1), fill=255)
+        elif x1 - x0 >= 1 and y1 - y0 >= 1:
+            draw.ellipse((x0, y0, x1 - 1, y1 - 1), fill=255)
+    elif kind == "polygon":
+        if len(points) >= 3:
+            draw.polygon([(float(px), float(py)) for px, py in points], fill=255)
+    else:
+        raise ValueError(f"unknown selection shape {kind!r}; allowed: rect, ellipse, polygon")
+    return np.asarray(img, np.uint8).copy()
+
+
+def feather(mask: np.ndarray, radius: float) -> np.ndarray:
+    """The mask blurred by a Gaussian of `radius` pixels (soft selection edge)."""
+    if radius <= 0:
+        return mask.copy()
+    img = Image.fromarray(mask, "L").filter(ImageFilter.GaussianBlur(radius))
+    return np.asarray(img, np.uint8).copy()
+
+
+# --- fill ----------------------------------------------------------------------------------------
+
+
+def _fill_runs(reach: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Grow `reach` along rows to whole runs of `allowed` that it touches."""
+    h, w = allowed.shape
+    flat_allowed = allowed.ravel()
+    # A run starts where allowed begins or at a row start; label runs by cumulative starts.
+    starts = flat_allowed.copy()
+    starts[1:] &= ~flat_allowed[:-1]
+    starts.reshape(h, w)[:, 0] = flat_allowed.reshape(h, w)[:, 0]
+    labels = np.cumsum(starts) * flat_allowed
+    hit = np.zeros(int(labels.max()) + 1, bool)
+    hit[labels[reach.ravel() & flat_allowed]] = True
+    hit[0] = False
+    return hit[labels].reshape(h, w)
+
+
+def flood_region(pixels: np.ndarray, x: int, y: int, tolerance: int = 32) -> np.ndarray:
+    """Boolean (h, w) region of 4-connected pixels whose RGBA differs from the seed's by at most
+    `tolerance` per channel (alternating row and column run passes until nothing grows)."""
+    seed = pixels[y, x].astype(np.int16)
+    allowed = (np.abs(pixels.astype(np.int16) - seed) <= tolerance).all(axis=2)
+    reach = np.zeros_like(allowed)
+    reach[y, x] = True
+    count = 1
+    while True:
+        reach = _fill_runs(reach, allowed)
+        reach = _fill_runs(reach.T.copy(), allowed.T.copy()).T
+        n = int(reach.sum())
+        if n == count:
+            return reach
+        count = n

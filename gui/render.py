@@ -1,0 +1,69 @@
+"""Cached composite tiles for the canvas: only visible tiles are built, at a level of detail matching
+the zoom (level L samples every 2^L-th pixel), and only the tiles a change touches are rebuilt."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+from PyQt6.QtGui import QImage
+
+from .pixels import Box, to_rgba8_premultiplied
+
+TILE = 256
+MAX_TILES = 512  # 512 tiles of 256 KiB = 128 MiB
+
+Builder = Callable[[Box, int], np.ndarray | None]  # (document box, step) -> premultiplied RGBA8 or None
+
+
+def tile_box(level: int, tx: int, ty: int) -> Box:
+    span = TILE << level
+    return (tx * span, ty * span, span, span)
+
+
+class TileCache:
+    """LRU cache of QImages (premultiplied RGBA8) keyed by (level, tx, ty)."""
+
+    def __init__(self, build: Builder, max_tiles: int = MAX_TILES) -> None:
+        self._build = build
+        self._tiles: OrderedDict[tuple[int, int, int], tuple[QImage, np.ndarray] | None] = OrderedDict()
+        self.max_tiles = max_tiles
+        self.builds = 0
+
+    def get(self, level: int, tx: int, ty: int) -> QImage | None:
+        key = (level, tx, ty)
+        if key in self._tiles:
+            self._tiles.move_to_end(key)
+            hit = self._tiles[key]
+            return None if hit is None else hit[0]
+        arr = self._build(tile_box(level, tx, ty), 1 << level)
+        self.builds += 1
+        entry = None
+        if arr is not None:
+            arr = np.ascontiguousarray(arr)
+            h, w = arr.shape[:2]
+            img = QImage(arr.data, w, h, w * 4, QImage.Format.Format_RGBA8888_Premultiplied)
+            entry = (img, arr)  # the array owns the bytes the QImage views
+        self._tiles[key] = entry
+        while len(self._tiles) > self.max_tiles:
+            self._tiles.popitem(last=False)
+        return None if entry is None else entry[0]
+
+    def invalidate(self, box: Box | None = None) -> None:
+        if box is None:
+            self._tiles.clear()
+            return
+        x, y, w, h = box
+        for key in [k for k in self._tiles if _touches(k, x, y, w, h)]:
+            del self._tiles[key]
+
+
+def _touches(key: tuple[int, int, int], x: int, y: int, w: int, h: int) -> bool:
+    level, tx, ty = key
+    span = TILE << level
+    return tx * span < x + w and x < (tx + 1) * span and ty * span < y + h and y < (ty + 1) * span
+
+
+def premultiplied_tile(acc: np.ndarray) -> np.ndarray:
+    return to_rgba8_premultiplied(acc)

@@ -1,0 +1,1 @@
+"""Host adapters (Krita, GIMP) that talk to the engine server."""
