@@ -41,7 +41,9 @@ def ensure_token(path: Path | None = None) -> str:
 def read_token(path: Path) -> str:
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise BadInput(f"token file {path} is readable by other users (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}")
+        raise BadInput(
+            f"token file {path} is readable by other users (mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+        )
     token = path.read_text(encoding="utf-8").strip()
     if len(token) < 16:
         raise BadInput(f"token file {path} holds fewer than 16 characters; delete it to make a new one")

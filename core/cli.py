@@ -21,13 +21,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="noisebrush", description="Guided image synthesis and editing with diffusion priors.")
+    parser = _Parser(
+        prog="noisebrush", description="Guided image synthesis and editing with diffusion priors."
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_edit(sub)
     _add_models(sub)
     studio = sub.add_parser("studio", help="open the desktop app")
     studio.add_argument("file", nargs="?", help="image or .ora document to open")
-    studio.add_argument("--smoke", metavar="OUT.png", help="offscreen self-test: paint, select, run SDEdit, save a screenshot")
+    studio.add_argument(
+        "--smoke", metavar="OUT.png", help="offscreen self-test: paint, select, run SDEdit, save a screenshot"
+    )
     studio.set_defaults(func=_studio)
     for name in _COMMAND_MODULES:
         try:
@@ -42,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """The options every generating command shares, with one name per idea."""
-    p.add_argument("--model", default="default", help="'default' (bundled prior), a folder, a checkpoint file or a cached hub id")
+    p.add_argument(
+        "--model",
+        default="default",
+        help="'default' (bundled prior), a folder, a checkpoint file or a cached hub id",
+    )
     p.add_argument("--steps", type=int, help="steps of the whole schedule (default: the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prompt", default="", help="text for models that take it")
@@ -54,12 +62,23 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_edit(sub: Any) -> None:
-    p = sub.add_parser("edit", help="SDEdit: turn guides (strokes, collages, scribbles) into realistic images")
+    p = sub.add_parser(
+        "edit", help="SDEdit: turn guides (strokes, collages, scribbles) into realistic images"
+    )
     p.add_argument("guides", nargs="+", type=Path, metavar="GUIDE")
-    p.add_argument("-o", "--output", type=Path, required=True, help="a file for one guide, a folder for several")
-    p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH, help="t0 in [0, 1]: low is faithful, high is realistic")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="a file for one guide, a folder for several"
+    )
+    p.add_argument(
+        "--strength",
+        type=float,
+        default=DEFAULT_STRENGTH,
+        help="t0 in [0, 1]: low is faithful, high is realistic",
+    )
     p.add_argument("--repeats", type=int, default=1, help="K: noise and denoise K times (paper Algorithm 2)")
-    p.add_argument("--variations", type=int, default=1, help="outputs per guide, with seeds seed, seed+1, ...")
+    p.add_argument(
+        "--variations", type=int, default=1, help="outputs per guide, with seeds seed, seed+1, ..."
+    )
     add_model_args(p)
     p.set_defaults(func=_edit)
 

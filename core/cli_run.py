@@ -36,7 +36,9 @@ def output_paths(guides: list[Path], output: Path, variations: int) -> list[list
     return [[b.with_name(f"{b.stem}-v{i}{b.suffix}") for i in range(variations)] for b in base]
 
 
-def load_inputs(guides: list[Path], mask_path: Path | None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+def load_inputs(
+    guides: list[Path], mask_path: Path | None
+) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
     images = [load_image(g, "guide") for g in guides]
     masks: list[np.ndarray | None] = []
     for img in images:
@@ -44,7 +46,9 @@ def load_inputs(guides: list[Path], mask_path: Path | None) -> tuple[list[np.nda
     return images, masks
 
 
-def progress_bar(total_runs: int, previews: Path | None) -> tuple[Callable[[Progress], None], Callable[[str], None], Callable[[], None]]:
+def progress_bar(
+    total_runs: int, previews: Path | None
+) -> tuple[Callable[[Progress], None], Callable[[str], None], Callable[[], None]]:
     """A tqdm bar on stderr plus optional preview PNGs; returns (callback, start_run, close)."""
     from tqdm import tqdm
 
@@ -88,7 +92,7 @@ def run_edit(args: argparse.Namespace) -> int:
             guidance=args.guidance,
             device=args.device,
         )
-        for img, mask in zip(images, masks)
+        for img, mask in zip(images, masks, strict=True)
     ]
     for r in requests:
         r.validate()  # every input is checked before the model loads or anything is written
@@ -102,10 +106,10 @@ def run_edit(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     callback, start, close = progress_bar(len(requests), args.previews)
     try:
-        for guide, req, paths in zip(args.guides, requests, targets):
+        for guide, req, paths in zip(args.guides, requests, targets, strict=True):
             start(guide.stem)
             outputs = engine.sdedit(req, callback)
-            for out, path in zip(outputs, paths):
+            for out, path in zip(outputs, paths, strict=True):
                 save_image(path, out)
     finally:
         close()

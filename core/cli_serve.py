@@ -14,15 +14,29 @@ DEFAULT_PORT = 7865  # keep equal to server.DEFAULT_PORT (not imported: fastapi 
 
 def add_parser(subparsers: Any) -> None:
     """Register the subcommands on the top-level parser's `add_subparsers()` object."""
-    p = subparsers.add_parser("serve", help="serve the engine over HTTP for the Krita/GIMP plugins",
-                              description="Serve the engine over HTTP (OpenAPI at GET /v1/openapi.json, with the token).")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    p = subparsers.add_parser(
+        "serve",
+        help="serve the engine over HTTP for the Krita/GIMP plugins",
+        description="Serve the engine over HTTP (OpenAPI at GET /v1/openapi.json, with the token).",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)"
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
-    p.add_argument("--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default: 64)")
-    p.add_argument("--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels (default: 4096*4096)")
+    p.add_argument(
+        "--max-body-mb", type=float, default=64.0, help="largest request body in MiB (default: 64)"
+    )
+    p.add_argument(
+        "--max-pixels", type=int, default=4096 * 4096, help="largest image in pixels (default: 4096*4096)"
+    )
     p.add_argument("--max-queued", type=int, default=64, help="most jobs waiting at once (default: 64)")
-    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
-                   help="also accept this Host name (e.g. the machine's LAN name); repeatable")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept this Host name (e.g. the machine's LAN name); repeatable",
+    )
     p.set_defaults(func=run_serve)
 
     t = subparsers.add_parser("token", help="print the path of the server's token file (made if absent)")
@@ -32,8 +46,12 @@ def add_parser(subparsers: Any) -> None:
     i = subparsers.add_parser("install-plugin", help="install the Krita or GIMP plugin, or build Krita's zip")
     i.add_argument("host", choices=["krita", "gimp"])
     i.add_argument("--dest", type=Path, help="folder to install into (default: the host's own plugin folder)")
-    i.add_argument("--zip", type=Path, metavar="OUT.zip",
-                   help="krita: write a zip for Tools > Scripts > Import Python Plugin from File instead")
+    i.add_argument(
+        "--zip",
+        type=Path,
+        metavar="OUT.zip",
+        help="krita: write a zip for Tools > Scripts > Import Python Plugin from File instead",
+    )
     i.set_defaults(func=run_install_plugin)
 
 
@@ -47,13 +65,22 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"noisebrush serve: {exc}", file=sys.stderr)
         return 2
     config = ServerConfig(
-        token=token, host=args.host, port=args.port, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-        max_pixels=args.max_pixels, max_queued=args.max_queued, allow_hosts=list(args.allow_host),
+        token=token,
+        host=args.host,
+        port=args.port,
+        max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
+        max_queued=args.max_queued,
+        allow_hosts=list(args.allow_host),
     )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"noisebrush serve: listening on {args.host}, reachable from other machines (token still required)",
-              file=sys.stderr)
-    print(f"NoiseBrush server on http://{args.host}:{args.port}  (token file: {token_path()})", file=sys.stderr)
+        print(
+            f"noisebrush serve: listening on {args.host}, reachable from other machines (token still required)",
+            file=sys.stderr,
+        )
+    print(
+        f"NoiseBrush server on http://{args.host}:{args.port}  (token file: {token_path()})", file=sys.stderr
+    )
     serve(config)
     return 0
 

@@ -90,24 +90,35 @@ def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None)
     guidance = prior.default_guidance if req.guidance is None else req.guidance
     gens = [torch.Generator("cpu").manual_seed(req.seed + i) for i in range(req.variations)]
 
-    pixels = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(prior.device)
+    pixels = torch.from_numpy(crop.copy()).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(prior.device)
     pixels, (h, w) = pad_to_multiple(pixels, prior.multiple)
-    cond = prior.condition(req.prompt, req.negative_prompt, guidance, req.variations, tuple(pixels.shape[-2:]))
+    size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
+    cond = prior.condition(req.prompt, req.negative_prompt, guidance, req.variations, size)
     keep = prior.encode(pixels, gens)
-    model_mask = None if mask_crop is None else _model_mask(mask_crop, pixels.shape[-2:], prior)
+    model_mask = None if mask_crop is None else _model_mask(mask_crop, size, prior)
 
-    def denoise(x: torch.Tensor, t: object) -> torch.Tensor:
+    def denoise(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         return prior.predict(x, t, cond)
 
     report = None if callback is None else _reporter(prior, callback, crop, mask_crop, box, (h, w))
     with torch.inference_mode():
         if prior.is_ve:
             cfg = prior.scheduler_config
-            sigmas = ve_sigmas(cfg["sigma_min"], cfg["sigma_max"], req.strength, steps, cfg.get("sampling_eps", 1e-5))
+            sigmas = ve_sigmas(
+                cfg["sigma_min"], cfg["sigma_max"], req.strength, steps, cfg.get("sampling_eps", 1e-5)
+            )
             x = sdedit_ve(denoise, keep, sigmas, gens, req.repeats, model_mask, report)
         else:
             x = sdedit_vp(
-                denoise, keep, prior.new_scheduler(), req.strength, steps, gens, req.repeats, model_mask, report
+                denoise,
+                keep,
+                prior.new_scheduler(),
+                req.strength,
+                steps,
+                gens,
+                req.repeats,
+                model_mask,
+                report,
             )
         images = to_uint8(_decode_rows(prior, x)[:, :, :h, :w])
     return [_paste(req, guide_rgb, box, img, mask_crop) for img in images]
@@ -129,7 +140,9 @@ def _model_mask(mask: np.ndarray, size: tuple[int, int], prior: Prior) -> torch.
     return m.to(prior.dtype)
 
 
-def _paste(req: SDEditRequest, guide_rgb: np.ndarray, box: Box, generated: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def _paste(
+    req: SDEditRequest, guide_rgb: np.ndarray, box: Box, generated: np.ndarray, mask: np.ndarray | None
+) -> np.ndarray:
     """Put a generated crop back; outside the (feathered) mask the guide's bytes are untouched."""
     if mask is None:
         return generated  # the whole image was regenerated: an opaque RGB result
@@ -139,7 +152,9 @@ def _paste(req: SDEditRequest, guide_rgb: np.ndarray, box: Box, generated: np.nd
     region[..., :3] = composite(region[..., :3], generated, weight)
     if out.shape[2] == 4:
         alpha = region[..., 3].astype(np.float32)
-        region[..., 3] = np.where(weight > 0, np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255), region[..., 3])
+        region[..., 3] = np.where(
+            weight > 0, np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255), region[..., 3]
+        )
     return out
 
 

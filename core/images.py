@@ -28,7 +28,12 @@ def _open(path: str | os.PathLike[str], what: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(p)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        pixels = e.args[0].split("(")[1].split()[0] if "(" in str(e) else "too many"
+        raise BadInput(
+            f"{what} {p} has {pixels} pixels; at most {MAX_PIXELS / 1e6:.0f} megapixels are allowed"
+        ) from None
+    except UnidentifiedImageError as e:
         raise BadInput(f"{what} {p} is not an image PIL can read (PNG, JPEG, WebP, TIFF, ...): {e}") from None
     except OSError as e:
         raise BadInput(f"{what} {p} could not be read: {e}") from None
@@ -54,7 +59,9 @@ def to_array(im: Image.Image) -> np.ndarray:
         hi = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
         g = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(g[..., None], 3, axis=2)
-    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        im.mode == "P" and "transparency" in im.info
+    )
     arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     if has_alpha and arr[..., 3].min() == 255:
         arr = arr[..., :3]  # an alpha channel that is opaque everywhere carries nothing
@@ -99,10 +106,9 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
         raise BadInput(f"cannot write {p.name}: use one of {', '.join(sorted(WRITABLE))}")
     if not p.parent.exists():
         raise BadInput(f"folder {p.parent} does not exist")
+    if fmt == "JPEG" and image.ndim == 3 and image.shape[2] == 4:
+        image = flatten(image, background=255)  # JPEG has no alpha: paper-white under transparent paint
     im = Image.fromarray(image)
-    if fmt == "JPEG" and im.mode == "RGBA":
-        im = flatten(image, background=255)
-        im = Image.fromarray(im)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -44,7 +44,9 @@ def gimp_plugins_dir() -> Path:
 
 
 def _files(src: Path) -> list[Path]:
-    return sorted(p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    return sorted(
+        p for p in src.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    )
 
 
 def _copy_tree(src: Path, dest: Path) -> None:

@@ -33,9 +33,13 @@ Request = SDEditRequest | LeditsRequest
 class EngineLike(Protocol):
     """What the queue needs from `core.engine.Engine`; tests inject a fake."""
 
-    def sdedit(self, req: SDEditRequest, callback: Callable[[Progress], None] | None = None) -> list[np.ndarray]: ...
+    def sdedit(
+        self, req: SDEditRequest, callback: Callable[[Progress], None] | None = None
+    ) -> list[np.ndarray]: ...
 
-    def ledits(self, req: LeditsRequest, callback: Callable[[Progress], None] | None = None) -> np.ndarray: ...
+    def ledits(
+        self, req: LeditsRequest, callback: Callable[[Progress], None] | None = None
+    ) -> np.ndarray: ...
 
 
 class QueueFull(Exception):
@@ -221,7 +225,13 @@ class JobQueue:
         def on_step(p: Progress) -> None:
             if job.cancel_requested or self._stop:
                 raise Cancelled()
-            data = {"step": p.step, "total": p.total, "variation": p.variation, "stage": p.stage, "box": list(p.box)}
+            data = {
+                "step": p.step,
+                "total": p.total,
+                "variation": p.variation,
+                "stage": p.stage,
+                "box": list(p.box),
+            }
             now = time.monotonic()
             preview = None
             if job.listeners > 0 and now - job.last_preview >= self.preview_interval:

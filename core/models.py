@@ -63,7 +63,9 @@ def resolve_model(name: str) -> Path:
             f"model {name!r} is not a local path and not in the local hub cache; NoiseBrush never downloads. "
             "Put the model in a folder and pass its path, or fill the cache where you have network access"
         )
-    raise BadInput(f"model {name!r} not found: no such file or folder (see `noisebrush models` for what is here)")
+    raise BadInput(
+        f"model {name!r} not found: no such file or folder (see `noisebrush models` for what is here)"
+    )
 
 
 def _hub_snapshot(repo_id: str) -> Path | None:
@@ -113,7 +115,11 @@ def list_models() -> list[ModelInfo]:
     """Everything usable offline: bundled, the user's models folder, and diffusers repos in the hub cache."""
     found = []
     for info in _scan(BUNDLED, "bundled"):
-        found.append(ModelInfo("default", info.kind, info.path, info.size_bytes, info.source) if info.name == "default" else info)
+        found.append(
+            ModelInfo("default", info.kind, info.path, info.size_bytes, info.source)
+            if info.name == "default"
+            else info
+        )
     found += _scan(models_dir(), "local")
     try:
         from huggingface_hub import scan_cache_dir
@@ -126,6 +132,14 @@ def list_models() -> list[ModelInfo]:
             continue
         for rev in repo.revisions:
             if (rev.snapshot_path / "model_index.json").exists():
-                found.append(ModelInfo(repo.repo_id, folder_kind(rev.snapshot_path), rev.snapshot_path, repo.size_on_disk, "hub-cache"))
+                found.append(
+                    ModelInfo(
+                        repo.repo_id,
+                        folder_kind(rev.snapshot_path),
+                        rev.snapshot_path,
+                        repo.size_on_disk,
+                        "hub-cache",
+                    )
+                )
                 break
     return found

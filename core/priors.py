@@ -27,8 +27,18 @@ _WEIGHTS = ("*.safetensors", "*.bin")
 _MODEL_PARTS = {"unet", "vae", "text_encoder", "text_encoder_2"}
 
 # Cheap latent -> RGB maps for previews (ComfyUI's latent_rgb_factors; REFERENCE section 4).
-_SD1_RGB = [[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350], [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]]
-_SDXL_RGB = [[0.3651, 0.4232, 0.4341], [-0.2533, -0.0042, 0.1068], [0.1076, 0.1111, -0.0362], [-0.3165, -0.2492, -0.2188]]
+_SD1_RGB = [
+    [0.3512, 0.2297, 0.3227],
+    [0.3250, 0.4974, 0.2350],
+    [-0.2829, 0.1762, 0.2721],
+    [-0.2120, -0.2616, -0.7177],
+]
+_SDXL_RGB = [
+    [0.3651, 0.4232, 0.4341],
+    [-0.2533, -0.0042, 0.1068],
+    [0.1076, 0.1111, -0.0362],
+    [-0.3165, -0.2492, -0.2188],
+]
 _SDXL_BIAS = [0.1084, -0.0175, -0.0011]
 
 
@@ -49,7 +59,7 @@ class Prior:
     path: Path
     unet: Any
     scheduler_config: dict[str, Any]
-    scheduler_class: type
+    scheduler_class: Any  # a diffusers SchedulerMixin subclass
     device: torch.device
     dtype: torch.dtype
     vae: Any = None
@@ -143,7 +153,11 @@ class Prior:
 
     def _tokens(self, tokenizer: Any, texts: list[str]) -> torch.Tensor:
         ids = tokenizer(
-            texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
+            texts,
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
         ).input_ids
         return ids.to(self.device)
 
@@ -266,7 +280,9 @@ def check_folder(path: Path) -> dict[str, Any]:
             missing.append(f"{name}/")
             continue
         if spec[0] not in _LIBRARIES:
-            raise BadInput(f"model folder {path}: component {name} needs library {spec[0]!r}; only diffusers and transformers load")
+            raise BadInput(
+                f"model folder {path}: component {name} needs library {spec[0]!r}; only diffusers and transformers load"
+            )
         if name in _MODEL_PARTS:
             if not (sub / "config.json").exists():
                 missing.append(f"{name}/config.json")

@@ -69,7 +69,11 @@ def sdedit_vp(
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(begin)
         noise = randn_tensor(keep.shape, generator=generators, device=keep.device, dtype=keep.dtype)
-        x = noise * scheduler.init_noise_sigma if strength >= 1.0 else scheduler.add_noise(x, noise, timesteps[:1])
+        x = (
+            noise * scheduler.init_noise_sigma
+            if strength >= 1.0
+            else scheduler.add_noise(x, noise, timesteps[:1])
+        )
         for i, t in enumerate(timesteps):
             model_out = denoise(scheduler.scale_model_input(x, t), t)
             x_t = x
@@ -111,7 +115,9 @@ def predict_x0(scheduler: Any, x: torch.Tensor, model_out: torch.Tensor, t: Any)
     return (x - (1 - abar).sqrt() * model_out) / abar.sqrt()
 
 
-def ve_sigmas(sigma_min: float, sigma_max: float, strength: float, steps: int, eps: float = 1e-5) -> np.ndarray:
+def ve_sigmas(
+    sigma_min: float, sigma_max: float, strength: float, steps: int, eps: float = 1e-5
+) -> np.ndarray:
     """Noise levels of the VE-SDE, s(t) = s_min (s_max / s_min)^t, for t from t0 down to eps, then 0."""
     n = max(int(steps * strength), 1)
     t = np.linspace(strength, eps, n)

@@ -123,7 +123,10 @@ def noise(rng: np.random.Generator, height: int, width: int, cells: float, octav
     amplitude, norm = 1.0, 0.0
     for octave in range(octaves):
         n = cells * 2**octave
-        gh, gw = max(2, round(n * height / max(height, width)) + 2), max(2, round(n * width / max(height, width)) + 2)
+        gh, gw = (
+            max(2, round(n * height / max(height, width)) + 2),
+            max(2, round(n * width / max(height, width)) + 2),
+        )
         grid = Image.fromarray(rng.uniform(-1, 1, (gh, gw)).astype(np.float32), mode="F")
         total += amplitude * np.asarray(grid.resize((width, height), Image.Resampling.BICUBIC))
         norm += amplitude
@@ -188,7 +191,9 @@ class _Canvas:
 
     def sun(self, mood: str, horizon: int) -> None:
         sunset = mood == "sunset"
-        _, _, d = self._disc(horizon, self.rng.uniform(0.06, 0.1) if sunset else self.rng.uniform(0.04, 0.07), sunset)
+        _, _, d = self._disc(
+            horizon, self.rng.uniform(0.06, 0.1) if sunset else self.rng.uniform(0.04, 0.07), sunset
+        )
         colour = self.tint((1.0, 0.55, 0.25) if sunset else (1.0, 0.97, 0.85), 0.04)
         glow = np.exp(-np.maximum(d - 1, 0) * 0.6)[..., None] * (0.5 if sunset else 0.35)
         self.rgb = self.rgb + glow * (colour - self.rgb).clip(0)
@@ -207,8 +212,18 @@ class _Canvas:
         # Clouds thin out towards the horizon; the threshold sets cover (few puffs .. overcast).
         band = _smoothstep(-self.yy, -horizon * 0.95, -horizon * 0.25)
         density = _smoothstep(stretch + 0.35 * band, self.rng.uniform(0.3, 0.55), 0.75) * band
-        lit = {"day": (0.97, 0.97, 0.98), "sunset": (0.98, 0.62, 0.55), "night": (0.22, 0.24, 0.32), "fog": (0.8, 0.8, 0.8)}
-        dark = {"day": (0.7, 0.73, 0.8), "sunset": (0.45, 0.3, 0.45), "night": (0.08, 0.09, 0.14), "fog": (0.7, 0.7, 0.7)}
+        lit = {
+            "day": (0.97, 0.97, 0.98),
+            "sunset": (0.98, 0.62, 0.55),
+            "night": (0.22, 0.24, 0.32),
+            "fog": (0.8, 0.8, 0.8),
+        }
+        dark = {
+            "day": (0.7, 0.73, 0.8),
+            "sunset": (0.45, 0.3, 0.45),
+            "night": (0.08, 0.09, 0.14),
+            "fog": (0.7, 0.7, 0.7),
+        }
         shade = np.clip(density * 1.5, 0, 1)[..., None]
         colour = self.tint(dark[mood], 0.04) * shade + self.tint(lit[mood], 0.03) * (1 - shade)
         self.paint(np.clip(density * 1.4, 0, 1), colour * self.texture(8, 0.05), "clouds", land=False)
@@ -241,7 +256,15 @@ class _Canvas:
         detail = _line(self.rng, self.w, self.rng.uniform(4, 8), 5)
         return np.clip(envelope + 0.12 * detail, 0.08, 1.0)
 
-    def _snow(self, ridge: np.ndarray, horizon: int, height: float, faces: np.ndarray, inside: np.ndarray, haze: float) -> None:
+    def _snow(
+        self,
+        ridge: np.ndarray,
+        horizon: int,
+        height: float,
+        faces: np.ndarray,
+        inside: np.ndarray,
+        haze: float,
+    ) -> None:
         line = horizon - height * self.rng.uniform(0.45, 0.75)
         depth_below_ridge = self.yy - ridge[None, :]
         cap = (self.yy < line + 0.12 * height * faces) & (depth_below_ridge < height * 0.5)
@@ -265,7 +288,9 @@ class _Canvas:
         green = self.tint((0.13, 0.3, 0.15), 0.05)
         count = max(3, int((x1 - x0) / max(tall * 0.25, 1)))
         for cx in np.sort(self.rng.uniform(x0, x1, count)):
-            self._tree(cx, base + self.rng.uniform(-0.1, 0.3) * tall, tall * self.rng.uniform(0.6, 1.2), green)
+            self._tree(
+                cx, base + self.rng.uniform(-0.1, 0.3) * tall, tall * self.rng.uniform(0.6, 1.2), green
+            )
 
     def _tree(self, cx: float, base: float, tall: float, green: np.ndarray) -> None:
         """A conifer: a triangle whose edges are roughened by noise, painted only inside its bounding box."""
@@ -302,11 +327,15 @@ class _Canvas:
         # Mirror about the horizon: row horizon + d shows row horizon - d, shifted by horizontal ripples.
         mirror = np.clip(2 * horizon - self.yy, 0, self.h - 1).astype(int)
         ripple = noise(self.rng, self.h, self.w, self.rng.uniform(2, 5), 3) * self.w * 0.015
-        xs = np.clip(self.xx + ripple * (self.yy - horizon).clip(0) / max(depth, 1) * 3, 0, self.w - 1).astype(int)
+        xs = np.clip(
+            self.xx + ripple * (self.yy - horizon).clip(0) / max(depth, 1) * 3, 0, self.w - 1
+        ).astype(int)
         reflection = self.rgb[mirror, xs]
         base = self.tint((0.12, 0.25, 0.35) if mood != "sunset" else (0.25, 0.2, 0.3), 0.04)
         mix = self.rng.uniform(0.55, 0.8)
-        streaks = 1 + 0.08 * noise(self.rng, self.h, self.w, 1, 3)[..., None] * np.sin(self.yy * 2.5)[..., None]
+        streaks = (
+            1 + 0.08 * noise(self.rng, self.h, self.w, 1, 3)[..., None] * np.sin(self.yy * 2.5)[..., None]
+        )
         self.paint(water, (reflection * mix + base * (1 - mix)) * streaks, "lake", land=False)
 
     def rocks(self, horizon: int) -> None:
@@ -328,7 +357,9 @@ class _Canvas:
         self.rgb = self.rgb * (1 - land) + self.rgb * _LIGHT[mood] * land
         if mood == "fog":
             fog = self.rgb[0, self.w // 2] * 0.3 + np.float32(0.75) * 0.7
-            distance = np.clip(1 - np.abs(self.yy - horizon) / (0.6 * self.h), 0, 1) * self.rng.uniform(0.5, 0.8)
+            distance = np.clip(1 - np.abs(self.yy - horizon) / (0.6 * self.h), 0, 1) * self.rng.uniform(
+                0.5, 0.8
+            )
             veil = distance * (1 + 0.2 * noise(self.rng, self.h, self.w, 3, 3))
             self.rgb = self.rgb * (1 - veil[..., None]) + fog * veil[..., None]
         self.rgb = self.rgb * self.texture(20, 0.03)

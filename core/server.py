@@ -11,8 +11,8 @@ import asyncio
 import json
 import logging
 import threading
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,7 +57,15 @@ def default_models() -> list[dict[str, Any]]:
                 vocab = json.loads(meta.read_text()).get("vocabulary")
             except (OSError, ValueError):
                 vocab = None
-        out.append({"name": m.name, "kind": m.kind, "source": str(m.source), "size_bytes": m.size_bytes, "vocabulary": vocab})
+        out.append(
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "source": str(m.source),
+                "size_bytes": m.size_bytes,
+                "vocabulary": vocab,
+            }
+        )
     return out
 
 
@@ -95,8 +103,11 @@ def create_app(
 
     def require_token(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
         if not bearer_ok(request.headers.get("authorization"), config.token):
-            raise HTTPException(401, "missing or wrong token: send Authorization: Bearer <token>",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "missing or wrong token: send Authorization: Bearer <token>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -138,7 +149,9 @@ def create_app(
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
-    @app.get("/v1/models", response_model=list[wire.ModelOut], dependencies=auth, responses=errors, tags=["models"])
+    @app.get(
+        "/v1/models", response_model=list[wire.ModelOut], dependencies=auth, responses=errors, tags=["models"]
+    )
     def list_models() -> list[dict[str, Any]]:
         """Installed priors; `vocabulary` lists the allowed words of a closed-vocabulary prior."""
         return models()
@@ -149,19 +162,32 @@ def create_app(
         status_code=201,
         dependencies=auth,
         tags=["jobs"],
-        responses={**errors, 400: {"model": wire.ErrorOut}, 413: {"model": wire.ErrorOut}, 429: {"model": wire.ErrorOut}},
+        responses={
+            **errors,
+            400: {"model": wire.ErrorOut},
+            413: {"model": wire.ErrorOut},
+            429: {"model": wire.ErrorOut},
+        },
     )
     def submit(body: wire.JobIn) -> dict[str, Any]:  # type: ignore[valid-type]
         """Queue an SDEdit or LEDITS run; jobs run one at a time, in order."""
         kind, req = wire.to_request(body, config.max_pixels)
         return _job_out(queue.submit(kind, req), with_images=False)
 
-    @app.get("/v1/jobs/{job_id}", response_model=wire.JobOut, dependencies=auth, responses=errors, tags=["jobs"])
+    @app.get(
+        "/v1/jobs/{job_id}", response_model=wire.JobOut, dependencies=auth, responses=errors, tags=["jobs"]
+    )
     def status(job_id: str, images: bool = True) -> dict[str, Any]:
         """Status, progress and (once succeeded, unless images=false) the result PNGs."""
         return _job_out(_find(job_id), with_images=images)
 
-    @app.post("/v1/jobs/{job_id}/cancel", response_model=wire.JobOut, dependencies=auth, responses=errors, tags=["jobs"])
+    @app.post(
+        "/v1/jobs/{job_id}/cancel",
+        response_model=wire.JobOut,
+        dependencies=auth,
+        responses=errors,
+        tags=["jobs"],
+    )
     def cancel(job_id: str) -> dict[str, Any]:
         """Cancel a waiting job, or stop a running one at its next step. No effect on a finished job."""
         _find(job_id)
@@ -172,7 +198,10 @@ def create_app(
     @app.get(
         "/v1/jobs/{job_id}/events",
         dependencies=auth,
-        responses={**errors, 200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
+        responses={
+            **errors,
+            200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
+        },
         tags=["jobs"],
     )
     async def events(job_id: str, request: Request, since: int = 0) -> StreamingResponse:
@@ -182,8 +211,11 @@ def create_app(
         job = _find(job_id)
         last = request.headers.get("last-event-id")
         start = int(last) + 1 if last and last.isdigit() else max(0, since)
-        return StreamingResponse(_stream(job, start), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            _stream(job, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     async def _stream(job: Job, index: int) -> AsyncIterator[str]:
         queue.watch(job, +1)
@@ -221,10 +253,19 @@ def create_app(
 
     def _job_out(job: Job, with_images: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "id": job.id, "kind": job.kind, "status": job.status, "position": queue.position(job),
-            "step": job.step, "total": job.total, "stage": job.stage, "variation": job.variation,
-            "error": job.error, "error_kind": job.error_kind,
-            "created": job.created, "started": job.started, "finished": job.finished,
+            "id": job.id,
+            "kind": job.kind,
+            "status": job.status,
+            "position": queue.position(job),
+            "step": job.step,
+            "total": job.total,
+            "stage": job.stage,
+            "variation": job.variation,
+            "error": job.error,
+            "error_kind": job.error_kind,
+            "created": job.created,
+            "started": job.started,
+            "finished": job.finished,
         }
         if with_images and job.status == "succeeded":
             out["images"] = results.get(job)
@@ -249,8 +290,13 @@ def serve(config: ServerConfig, engine_factory: Callable[[], EngineLike] = defau
     import uvicorn
 
     app = create_app(config, engine_factory)
-    uvicorn.run(guarded(app, config), host=config.host, port=config.port, log_level="info",
-                timeout_graceful_shutdown=3)
+    uvicorn.run(
+        guarded(app, config),
+        host=config.host,
+        port=config.port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+    )
 
 
 def _version() -> str:

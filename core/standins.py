@@ -15,7 +15,11 @@ import torch
 
 def byte_symbols() -> list[str]:
     """GPT-2/CLIP's printable stand-ins for the 256 byte values (the byte-level BPE alphabet)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    keep = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("¡"), ord("¬") + 1))
+        + list(range(ord("®"), ord("ÿ") + 1))
+    )
     chars = keep[:]
     n = 0
     for b in range(256):
@@ -51,11 +55,18 @@ def write_clip_tokenizer(folder: Path, words: list[str] = (), max_length: int = 
         json.dumps({"model_max_length": max_length, "tokenizer_class": "CLIPTokenizer"})
     )
     (folder / "special_tokens_map.json").write_text(
-        json.dumps({"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"})
+        json.dumps(
+            {
+                "bos_token": "<|startoftext|>",
+                "eos_token": "<|endoftext|>",
+                "pad_token": "<|endoftext|>",
+                "unk_token": "<|endoftext|>",
+            }
+        )
     )
 
 
-def _index(folder: Path, cls: str, parts: dict[str, list[str]], **extra: Any) -> None:
+def _index(folder: Path, cls: str, parts: dict[str, list[str | None]], **extra: Any) -> None:
     index: dict[str, Any] = {"_class_name": cls, "_diffusers_version": "0.30.0", **extra}
     index.update(parts)
     (folder / "model_index.json").write_text(json.dumps(index, indent=2))
@@ -78,8 +89,14 @@ def tiny_ddpm(folder: Path, seed: int = 0, sample_size: int = 32) -> Path:
         attention_head_dim=8,
     )
     unet.save_pretrained(folder / "unet")
-    DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=True).save_pretrained(folder / "scheduler")
-    _index(folder, "DDPMPipeline", {"unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDPMScheduler"]})
+    DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=True).save_pretrained(
+        folder / "scheduler"
+    )
+    _index(
+        folder,
+        "DDPMPipeline",
+        {"unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "DDPMScheduler"]},
+    )
     return folder
 
 
@@ -102,8 +119,14 @@ def tiny_ve(folder: Path, seed: int = 0, sample_size: int = 32) -> Path:
         freq_shift=0,
     )
     unet.save_pretrained(folder / "unet")
-    ScoreSdeVeScheduler(num_train_timesteps=2000, sigma_min=0.01, sigma_max=380.0).save_pretrained(folder / "scheduler")
-    _index(folder, "ScoreSdeVePipeline", {"unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "ScoreSdeVeScheduler"]})
+    ScoreSdeVeScheduler(num_train_timesteps=2000, sigma_min=0.01, sigma_max=380.0).save_pretrained(
+        folder / "scheduler"
+    )
+    _index(
+        folder,
+        "ScoreSdeVePipeline",
+        {"unet": ["diffusers", "UNet2DModel"], "scheduler": ["diffusers", "ScoreSdeVeScheduler"]},
+    )
     return folder
 
 
@@ -124,7 +147,15 @@ def sd_components(seed: int = 0, size: str = "tiny", scheduler: str = "PNDMSched
             layers_per_block=2,
             sample_size=512,
         )
-        text = CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12, projection_dim=768, vocab_size=1000, max_position_embeddings=77)
+        text = CLIPTextConfig(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_attention_heads=12,
+            num_hidden_layers=12,
+            projection_dim=768,
+            vocab_size=1000,
+            max_position_embeddings=77,
+        )
     else:
         unet = UNet2DConditionModel(
             block_out_channels=(32, 64),
@@ -146,11 +177,23 @@ def sd_components(seed: int = 0, size: str = "tiny", scheduler: str = "PNDMSched
             latent_channels=4,
             norm_num_groups=32,
         )
-        text = CLIPTextConfig(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5, pad_token_id=1, vocab_size=1000)
+        text = CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=2,
+            hidden_size=32,
+            intermediate_size=37,
+            layer_norm_eps=1e-05,
+            num_attention_heads=4,
+            num_hidden_layers=5,
+            pad_token_id=1,
+            vocab_size=1000,
+        )
     torch.manual_seed(seed)
     text_encoder = CLIPTextModel(text)
     sched_cls = getattr(diffusers, scheduler)
-    sched_kwargs: dict[str, Any] = dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
+    sched_kwargs: dict[str, Any] = dict(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000
+    )
     if scheduler == "PNDMScheduler":
         sched_kwargs.update(skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
     elif scheduler == "DDIMScheduler":
@@ -214,8 +257,26 @@ def tiny_sdxl(folder: Path, seed: int = 0) -> Path:
         sample_size=128,
         force_upcast=True,
     ).save_pretrained(folder / "vae")
-    EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading").save_pretrained(folder / "scheduler")
-    cfg = dict(bos_token_id=0, eos_token_id=2, hidden_size=32, intermediate_size=37, layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=5, pad_token_id=1, vocab_size=1000, hidden_act="gelu", projection_dim=32)
+    EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        timestep_spacing="leading",
+    ).save_pretrained(folder / "scheduler")
+    cfg = dict(
+        bos_token_id=0,
+        eos_token_id=2,
+        hidden_size=32,
+        intermediate_size=37,
+        layer_norm_eps=1e-05,
+        num_attention_heads=4,
+        num_hidden_layers=5,
+        pad_token_id=1,
+        vocab_size=1000,
+        hidden_act="gelu",
+        projection_dim=32,
+    )
     CLIPTextModel(CLIPTextConfig(**cfg)).save_pretrained(folder / "text_encoder")
     CLIPTextModelWithProjection(CLIPTextConfig(**cfg)).save_pretrained(folder / "text_encoder_2")
     write_clip_tokenizer(folder / "tokenizer")

@@ -71,5 +71,6 @@ def box_mask() -> np.ndarray:
 
 
 needs_bundled = pytest.mark.skipif(
-    not (BUNDLED / "model_index.json").exists(), reason="the bundled prior is not in resources/models/default yet"
+    not (BUNDLED / "model_index.json").exists(),
+    reason="the bundled prior is not in resources/models/default yet",
 )

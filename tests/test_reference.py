@@ -31,7 +31,16 @@ def test_sd_matches_diffusers_img2img(tmp_path, engine, scheduler):
         output_type="np",
     ).images[0]
     ours = engine.sdedit(
-        SDEditRequest(guide=guide, model=str(folder), strength=0.6, steps=10, guidance=7.5, prompt="a red barn", seed=11, device="cpu")
+        SDEditRequest(
+            guide=guide,
+            model=str(folder),
+            strength=0.6,
+            steps=10,
+            guidance=7.5,
+            prompt="a red barn",
+            seed=11,
+            device="cpu",
+        )
     )[0]
     diff = np.abs(ours.astype(np.float64) / 255 - ref.astype(np.float64))
     assert diff.max() <= 1 / 255 + 1e-6, f"max difference {diff.max() * 255:.3f}/255"
@@ -43,9 +52,13 @@ def test_ddpm_strength_one_matches_ddpm_pipeline(ddpm_model, engine):
 
     pipe = DDPMPipeline.from_pretrained(ddpm_model)
     pipe.set_progress_bar_config(disable=True)
-    ref = pipe(generator=torch.Generator("cpu").manual_seed(5), num_inference_steps=25, output_type="np").images[0]
+    ref = pipe(
+        generator=torch.Generator("cpu").manual_seed(5), num_inference_steps=25, output_type="np"
+    ).images[0]
     guide = np.full((32, 32, 3), 128, np.uint8)
-    ours = engine.sdedit(SDEditRequest(guide=guide, model=str(ddpm_model), strength=1.0, steps=25, seed=5, device="cpu"))[0]
+    ours = engine.sdedit(
+        SDEditRequest(guide=guide, model=str(ddpm_model), strength=1.0, steps=25, seed=5, device="cpu")
+    )[0]
     assert np.abs(ours.astype(np.float64) / 255 - ref).max() <= 1 / 255 + 1e-6
 
 
@@ -54,10 +67,14 @@ def test_vp_loop_follows_paper_algorithm(tmp_path, engine):
     from diffusers import DDPMScheduler
 
     folder = standins.tiny_ddpm(tmp_path / "ddpm")
-    DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False).save_pretrained(folder / "scheduler")
+    DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False).save_pretrained(
+        folder / "scheduler"
+    )
     prior = engine.prior(str(folder), "cpu")
     guide = (np.random.RandomState(0).rand(32, 32, 3) * 255).astype(np.uint8)
-    ours = engine.sdedit(SDEditRequest(guide=guide, model=str(folder), strength=0.05, steps=1000, seed=2, device="cpu"))[0]
+    ours = engine.sdedit(
+        SDEditRequest(guide=guide, model=str(folder), strength=0.05, steps=1000, seed=2, device="cpu")
+    )[0]
 
     # The paper's algorithm written out with the same random numbers: x <- sqrt(abar) x + sqrt(1 - abar) z,
     # then x_{t-1} = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t) + sigma_t z with sigma_t^2 = beta~_t.
@@ -88,7 +105,11 @@ def test_every_family_keeps_unselected_pixels_and_is_seeded(fixture, request, en
     kw = {"prompt": "a red barn", "guidance": 5.0} if fixture in ("sd_model", "sdxl_model") else {}
 
     def run(seed: int, mask=box_mask) -> np.ndarray:
-        return engine.sdedit(SDEditRequest(guide=guide, mask=mask, model=model, strength=0.5, steps=12, seed=seed, device="cpu", **kw))[0]
+        return engine.sdedit(
+            SDEditRequest(
+                guide=guide, mask=mask, model=model, strength=0.5, steps=12, seed=seed, device="cpu", **kw
+            )
+        )[0]
 
     a, b, c = run(1), run(1), run(2)
     outside = box_mask == 0

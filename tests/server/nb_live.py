@@ -33,7 +33,9 @@ class FakeEngine:
     calls: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _run(self, image: np.ndarray, mask: np.ndarray | None, prompt: str, cb: Callable[[Progress], None] | None) -> np.ndarray:
+    def _run(
+        self, image: np.ndarray, mask: np.ndarray | None, prompt: str, cb: Callable[[Progress], None] | None
+    ) -> np.ndarray:
         with self.lock:
             self.calls.append(prompt)
         if prompt == "explode":
@@ -51,7 +53,9 @@ class FakeEngine:
                 cb(Progress(step=i, total=self.steps, box=(0, 0, w, h), _render=lambda: out[..., :3].copy()))
         return out
 
-    def sdedit(self, req: SDEditRequest, callback: Callable[[Progress], None] | None = None) -> list[np.ndarray]:
+    def sdedit(
+        self, req: SDEditRequest, callback: Callable[[Progress], None] | None = None
+    ) -> list[np.ndarray]:
         return [self._run(req.guide, req.mask, req.prompt, callback) for _ in range(req.variations)]
 
     def ledits(self, req: LeditsRequest, callback: Callable[[Progress], None] | None = None) -> np.ndarray:
@@ -76,8 +80,11 @@ def live_server(engine: Any = None, **config: Any) -> Iterator[tuple[str, Any]]:
     models = (lambda: FAKE_MODELS) if engine is None or isinstance(engine, FakeEngine) else None
     kwargs: dict[str, Any] = {"models": models} if models else {}
     app = create_app(cfg, lambda: eng, **kwargs)
-    server = uvicorn.Server(uvicorn.Config(guarded(app, cfg), host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            guarded(app, cfg), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

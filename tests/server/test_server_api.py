@@ -29,10 +29,20 @@ def test_health_needs_no_token(server: str) -> None:
 
 
 def test_no_token_and_wrong_token_are_401(server: str) -> None:
-    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": f"Bearer {TOKEN}x"}):
-        for method, path in (("GET", "/v1/models"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs/x"),
-                             ("GET", "/v1/jobs/x/events"), ("POST", "/v1/jobs/x/cancel"), ("GET", "/v1/openapi.json")):
+    for headers in (
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": f"Bearer {TOKEN}x"},
+    ):
+        for method, path in (
+            ("GET", "/v1/models"),
+            ("POST", "/v1/jobs"),
+            ("GET", "/v1/jobs/x"),
+            ("GET", "/v1/jobs/x/events"),
+            ("POST", "/v1/jobs/x/cancel"),
+            ("GET", "/v1/openapi.json"),
+        ):
             r = httpx.request(method, f"{server}{path}", headers=headers, json={})
             assert r.status_code == 401, (headers, path, r.status_code)
             assert "token" in r.json()["detail"]
@@ -53,7 +63,13 @@ def test_own_origin_is_accepted(server: str) -> None:
 
 def test_bad_host_is_403(server: str) -> None:
     port = server.rsplit(":", 1)[1]
-    for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.nip.io:{port}", f"127.0.0.1:{int(port) + 1}", ""):
+    for host in (
+        f"evil.example:{port}",
+        "evil.example",
+        f"127.0.0.1.nip.io:{port}",
+        f"127.0.0.1:{int(port) + 1}",
+        "",
+    ):
         r = httpx.get(f"{server}/v1/health", headers={"Host": host})
         assert r.status_code in (403, 400), host  # h11 itself refuses an empty Host with 400
         if host:
@@ -109,8 +125,10 @@ def test_malformed_requests_are_4xx_with_a_message(client: httpx.Client, guide: 
 def test_sdedit_job_round_trip(client: httpx.Client, guide: np.ndarray) -> None:
     mask = np.zeros(guide.shape[:2], np.uint8)
     mask[8:24, 8:40] = 255
-    r = client.post("/v1/jobs", json={"kind": "sdedit", "guide": png_b64(guide), "mask": png_b64(mask),
-                                      "variations": 2, "seed": 3})
+    r = client.post(
+        "/v1/jobs",
+        json={"kind": "sdedit", "guide": png_b64(guide), "mask": png_b64(mask), "variations": 2, "seed": 3},
+    )
     assert r.status_code == 201, r.text
     body = wait_done(client, r.json()["id"])
     assert body["status"] == "succeeded" and body["step"] == body["total"] == 4
@@ -137,8 +155,10 @@ def test_models(client: httpx.Client) -> None:
 
 
 def test_engine_failure_fails_that_job_alone(client: httpx.Client, guide: np.ndarray) -> None:
-    ids = [client.post("/v1/jobs", json={"kind": "sdedit", "guide": png_b64(guide), "prompt": p}).json()["id"]
-           for p in ("", "explode", "reject", "")]
+    ids = [
+        client.post("/v1/jobs", json={"kind": "sdedit", "guide": png_b64(guide), "prompt": p}).json()["id"]
+        for p in ("", "explode", "reject", "")
+    ]
     done = [wait_done(client, i) for i in ids]
     assert [d["status"] for d in done] == ["succeeded", "failed", "failed", "succeeded"]
     assert done[1]["error_kind"] == "engine" and "exploded" in done[1]["error"]
@@ -150,7 +170,9 @@ def test_events_stream_progress_previews_and_final_status() -> None:
     with live_server(FakeEngine(steps=5, delay=0.05), preview_interval=0.0) as (url, _):
         headers = {"Authorization": f"Bearer {TOKEN}"}
         img = np.full((16, 16, 3), 10, np.uint8)
-        job = httpx.post(f"{url}/v1/jobs", headers=headers, json={"kind": "sdedit", "guide": png_b64(img)}).json()
+        job = httpx.post(
+            f"{url}/v1/jobs", headers=headers, json={"kind": "sdedit", "guide": png_b64(img)}
+        ).json()
         kinds, previews = [], []
         with httpx.stream("GET", f"{url}/v1/jobs/{job['id']}/events", headers=headers, timeout=30) as r:
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")

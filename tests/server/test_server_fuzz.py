@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from nb_live import TOKEN, live_server
 
-schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install schemathesis)")
+schemathesis = pytest.importorskip(
+    "schemathesis", reason="schemathesis is not installed (pip install schemathesis)"
+)
 from schemathesis.generation import GenerationMode  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -38,7 +40,9 @@ def test_no_server_errors(fuzz_server: str, mode: GenerationMode) -> None:
         def check(case) -> None:  # type: ignore[no-untyped-def]
             for headers in (AUTH, {}):
                 r = case.call(base_url=fuzz_server, headers=headers, timeout=30)
-                assert r.status_code < 500, f"{case.method} {case.formatted_path} -> {r.status_code}: {r.text[:300]}"
+                assert r.status_code < 500, (
+                    f"{case.method} {case.formatted_path} -> {r.status_code}: {r.text[:300]}"
+                )
 
         try:
             check()

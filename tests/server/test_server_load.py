@@ -20,7 +20,9 @@ def test_twenty_clients_submit_and_poll() -> None:
         def client(i: int) -> tuple[int, str, np.ndarray | None, np.ndarray]:
             img = np.full((16, 16, 3), i, np.uint8)
             with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as c:
-                r = c.post("/v1/jobs", json={"kind": "sdedit", "guide": png_b64(img), "prompt": f"client {i}"})
+                r = c.post(
+                    "/v1/jobs", json={"kind": "sdedit", "guide": png_b64(img), "prompt": f"client {i}"}
+                )
                 assert r.status_code == 201, r.text
                 job_id = r.json()["id"]
                 if i % 5 == 0:

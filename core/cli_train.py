@@ -1,0 +1,120 @@
+"""`noisebrush train`: train a prior on the procedural scenes or on a folder of images (see core/training.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from .training import TrainConfig, config_from_json, train
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `train` on the main CLI's subparsers."""
+    d = TrainConfig()
+    p = subparsers.add_parser(
+        "train",
+        help="train a small pixel-space prior",
+        description="Train a small text-conditioned pixel-space diffusion prior. Checkpoints (EMA weights as a "
+        "loadable model folder, a sample grid, a resumable state) go to OUT/checkpoints/; running the same "
+        "command again resumes from the last one.",
+    )
+    p.add_argument(
+        "--data",
+        default=d.data,
+        help="'procedural' (built-in landscapes) or a folder of images; "
+        "a NAME.txt beside NAME.png is that image's caption",
+    )
+    p.add_argument("--out", default=d.out, help=f"run folder (default {d.out})")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"total optimiser steps (default {d.steps})")
+    p.add_argument("--batch", type=int, default=d.batch, help=f"images per step (default {d.batch})")
+    p.add_argument(
+        "--size",
+        type=int,
+        default=d.size,
+        help=f"training crop size in pixels, multiple of 8 (default {d.size})",
+    )
+    p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
+    p.add_argument("--ema-decay", type=float, default=d.ema_decay, help=f"EMA decay (default {d.ema_decay})")
+    p.add_argument(
+        "--cfg-dropout",
+        type=float,
+        default=d.cfg_dropout,
+        help=f"share of empty prompts for classifier-free guidance (default {d.cfg_dropout})",
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=d.checkpoint_every, help="steps between checkpoints"
+    )
+    p.add_argument(
+        "--channels",
+        default=",".join(map(str, d.prior.channels)),
+        help="UNet block widths, comma-separated (default %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of data, noise and initialisation")
+    p.add_argument(
+        "--threads", type=int, default=d.threads, help="CPU threads for torch (0 = torch's default)"
+    )
+    p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        help="copy the final EMA model folder here when training ends (e.g. resources/models/mine)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """A fresh config from the flags, or the run folder's saved config when resuming (only --steps may change)."""
+    saved = Path(args.out) / "config.json"
+    if saved.exists():
+        config = config_from_json(json.loads(saved.read_text()))
+        config.steps = args.steps
+        config.threads, config.device = args.threads, args.device
+        return config
+    config = TrainConfig(
+        out=args.out,
+        data=args.data,
+        size=args.size,
+        batch=args.batch,
+        steps=args.steps,
+        lr=args.lr,
+        ema_decay=args.ema_decay,
+        cfg_dropout=args.cfg_dropout,
+        checkpoint_every=args.checkpoint_every,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+    )
+    config.prior.channels = tuple(int(c) for c in args.channels.split(","))
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.size % 8:
+        print(f"error: --size must be a multiple of 8, got {args.size}")
+        return 2
+    config = config_from_args(args)
+    result = train(config, progress=not args.no_progress)
+    print(
+        f"step {result.step}, loss {result.loss:.4f}, {result.seconds:.0f} s; last checkpoint: {result.last_checkpoint}"
+    )
+    if args.export and result.last_checkpoint:
+        shutil.copytree(result.last_checkpoint / "prior", args.export, dirs_exist_ok=True)
+        print(f"exported {args.export}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point: `python -m noisebrush.core.cli_train ...`."""
+    parser = argparse.ArgumentParser(prog="noisebrush")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,258 @@
+"""The bundled prior's components: a small pixel-space text-conditioned UNet, a tiny CLIP text encoder over a
+closed vocabulary, and a DDPM schedule, built from one config and written as a diffusers-style folder.
+
+Layout of the folder (docs/CONTRACT.md): `model_index.json`, `unet/`, `text_encoder/`, `tokenizer/`, `scheduler/`,
+`noisebrush.json`. Every concept word is a single token: the tokenizer's BPE merges are written here so that each
+word's characters merge into exactly one token.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass
+class PriorConfig:
+    """Sizes of the prior. The defaults make a UNet call on a 256x256 image cost about 0.3 s on two CPU cores."""
+
+    vocabulary: list[str] = field(default_factory=list)
+    sample_size: int = 64  # training resolution; the UNet is fully convolutional
+    channels: tuple[int, ...] = (32, 64, 96, 128)
+    layers_per_block: int = 1
+    attention_levels: int = 1  # cross-attention only in the lowest-resolution levels, where it is cheap
+    text_width: int = 64
+    text_layers: int = 2
+    text_heads: int = 2
+    max_words: int = 16  # tokenizer length including the start and end tokens
+    norm_groups: int = 16
+    train_timesteps: int = 1000
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "channels": list(self.channels)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> PriorConfig:
+        return cls(**{**data, "channels": tuple(data["channels"])})
+
+
+@dataclass
+class Prior:
+    """The loaded components; `meta` is the folder's noisebrush.json."""
+
+    unet: UNet2DConditionModel
+    text_encoder: CLIPTextModel
+    tokenizer: CLIPTokenizer
+    scheduler: DDPMScheduler
+    meta: dict
+
+    def to(self, device: torch.device | str) -> Prior:
+        self.unet.to(device)
+        self.text_encoder.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+
+def build_prior(config: PriorConfig, workdir: Path) -> Prior:
+    """Fresh, randomly initialised components; the tokenizer files are written under `workdir`."""
+    tokenizer = write_tokenizer(config.vocabulary, workdir / "tokenizer", config.max_words)
+    scheduler = make_scheduler(config.train_timesteps)
+    meta = {"vocabulary": list(config.vocabulary), "prior_config": config.to_json()}
+    return Prior(make_unet(config), make_text_encoder(config, len(tokenizer)), tokenizer, scheduler, meta)
+
+
+def make_unet(config: PriorConfig) -> UNet2DConditionModel:
+    """UNet2DConditionModel, 3 channels in and out, cross-attention only in the last `attention_levels` levels.
+
+    `only_cross_attention` replaces the transformer's self-attention by a second cross-attention to the
+    prompt, so the cost stays linear in the number of pixels at any image size.
+    """
+    levels = len(config.channels)
+    plain = levels - config.attention_levels
+    return UNet2DConditionModel(
+        sample_size=config.sample_size,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=tuple(config.channels),
+        layers_per_block=config.layers_per_block,
+        down_block_types=("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * config.attention_levels,
+        up_block_types=("CrossAttnUpBlock2D",) * config.attention_levels + ("UpBlock2D",) * plain,
+        mid_block_type="UNetMidBlock2DCrossAttn",
+        cross_attention_dim=config.text_width,
+        attention_head_dim=8,
+        norm_num_groups=config.norm_groups,
+        only_cross_attention=True,
+    )
+
+
+def make_text_encoder(config: PriorConfig, vocab_size: int) -> CLIPTextModel:
+    """A tiny CLIPTextModel; its last hidden states are the UNet's cross-attention context."""
+    text_config = CLIPTextConfig(
+        vocab_size=vocab_size,
+        hidden_size=config.text_width,
+        intermediate_size=config.text_width * 2,
+        num_hidden_layers=config.text_layers,
+        num_attention_heads=config.text_heads,
+        max_position_embeddings=config.max_words,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        projection_dim=config.text_width,
+    )
+    return CLIPTextModel(text_config)
+
+
+def make_scheduler(train_timesteps: int = 1000) -> DDPMScheduler:
+    """DDPM with the linear betas 1e-4..0.02 of Ho et al. and SDEdit's official VP runner; epsilon prediction."""
+    return DDPMScheduler(
+        num_train_timesteps=train_timesteps,
+        beta_schedule="linear",
+        beta_start=1e-4,
+        beta_end=0.02,
+        prediction_type="epsilon",
+        clip_sample=True,
+        variance_type="fixed_small",
+    )
+
+
+def write_tokenizer(vocabulary: list[str], folder: Path, max_words: int = 16) -> CLIPTokenizer:
+    """Write a CLIP BPE tokenizer (vocab.json, merges.txt) in which every vocabulary word is one token.
+
+    Each word gets the left-to-right merge chain w0+w1, (w0w1)+w2, ... ending in its `</w>` form; single
+    letters stay in the vocabulary so any other text still tokenizes (and is rejected by the engine's check).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    tokens = [BOS, EOS, *_LETTERS, *(c + "</w>" for c in _LETTERS)]
+    merges: list[tuple[str, str]] = []
+    for word in sorted(vocabulary, key=len):
+        parts = [*word[:-1], word[-1] + "</w>"]
+        left = parts[0]
+        for right in parts[1:]:
+            if (left, right) not in merges:
+                merges.append((left, right))
+            left = left + right
+            if left not in tokens:
+                tokens.append(left)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}, indent=0))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    (folder / "special_tokens_map.json").write_text(
+        json.dumps({"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS})
+    )
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "tokenizer_class": "CLIPTokenizer",
+                "model_max_length": max_words,
+                "bos_token": BOS,
+                "eos_token": EOS,
+                "unk_token": EOS,
+                "pad_token": EOS,
+                "do_lower_case": True,
+            },
+            indent=1,
+        )
+    )
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    for word in vocabulary:
+        ids = tokenizer(word, add_special_tokens=False).input_ids
+        if len(ids) != 1:
+            raise RuntimeError(f"vocabulary word {word!r} tokenizes to {len(ids)} tokens, expected 1")
+    return tokenizer
+
+
+@torch.no_grad()
+def encode_prompts(prior: Prior, prompts: list[str]) -> torch.Tensor:
+    """(B, max_words, text_width) cross-attention context of each prompt; "" is the unconditional one."""
+    ids = prior.tokenizer(
+        prompts,
+        padding="max_length",
+        max_length=prior.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids.to(prior.device)
+    return prior.text_encoder(ids).last_hidden_state
+
+
+def save_prior(prior: Prior, folder: Path, **meta: object) -> None:
+    """Write the diffusers-style folder; extra keyword arguments go into noisebrush.json."""
+    folder.mkdir(parents=True, exist_ok=True)
+    prior.unet.save_pretrained(folder / "unet", safe_serialization=True)
+    prior.text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+    # Our own vocab.json/merges.txt (readable, and loadable by the slow and the fast CLIPTokenizer alike).
+    write_tokenizer(
+        list(prior.meta.get("vocabulary", [])), folder / "tokenizer", prior.tokenizer.model_max_length
+    )
+    prior.scheduler.save_pretrained(folder / "scheduler")
+    index = {
+        "_class_name": "NoiseBrushPrior",
+        "_diffusers_version": _diffusers_version(),
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "DDPMScheduler"],
+    }
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    prior.meta = {**prior.meta, **meta}
+    (folder / "noisebrush.json").write_text(json.dumps(prior.meta, indent=2) + "\n")
+
+
+def load_prior(folder: Path, device: str | torch.device = "cpu") -> Prior:
+    """Read a folder written by `save_prior` (or any folder of the same layout)."""
+    folder = Path(folder)
+    meta_path = folder / "noisebrush.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    prior = Prior(
+        UNet2DConditionModel.from_pretrained(folder / "unet"),
+        CLIPTextModel.from_pretrained(folder / "text_encoder"),
+        CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+        DDPMScheduler.from_pretrained(folder / "scheduler"),
+        meta,
+    )
+    prior.unet.eval()
+    prior.text_encoder.eval()
+    return prior.to(device)
+
+
+@torch.no_grad()
+def sample(
+    prior: Prior,
+    prompts: list[str],
+    height: int = 64,
+    width: int = 64,
+    steps: int = 50,
+    guidance: float = 3.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Deterministic DDIM sampling (Song et al. 2021, eq. 12 with eta = 0) with classifier-free guidance
+    (Ho & Salimans 2022): eps = eps_uncond + guidance * (eps_cond - eps_uncond). Returns (B, 3, H, W) in [0, 1].
+
+    Used for training previews and as a reference; the app samples through the engine.
+    """
+    device = prior.device
+    ddim = DDIMScheduler.from_config(prior.scheduler.config)
+    ddim.set_timesteps(steps)
+    context = encode_prompts(prior, ["", *prompts])
+    uncond, cond = context[:1].expand(len(prompts), -1, -1), context[1:]
+    x = torch.randn((len(prompts), 3, height, width), generator=generator).to(device)
+    for t in ddim.timesteps:
+        eps = prior.unet(torch.cat([x, x]), t, torch.cat([uncond, cond])).sample
+        eps_u, eps_c = eps.chunk(2)
+        x = ddim.step(eps_u + guidance * (eps_c - eps_u), t, x).prev_sample
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def _diffusers_version() -> str:
+    import diffusers
+
+    return diffusers.__version__

@@ -1,0 +1,366 @@
+"""Training of a pixel-space prior: DDPM's simple epsilon loss (Ho et al. 2020, Algorithm 1) with classifier-free
+dropout of the prompt (Ho & Salimans 2022), an EMA of the weights, periodic resumable checkpoints and a sample
+grid per checkpoint.
+
+The data come from the procedural scenes (`core/scenes.py`) or from a folder of the user's images (captions from
+an optional `name.txt` beside each image). Every batch and every noise draw is a function of (seed, step), so an
+interrupted run resumed from its last checkpoint continues with exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from . import scenes
+from .prior_model import Prior, PriorConfig, build_prior, sample, save_prior
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; written to `out/config.json` so a resume uses the same settings."""
+
+    out: str = "runs/prior"
+    data: str = "procedural"  # or a folder of images
+    size: int = 64
+    batch: int = 24
+    steps: int = 3000
+    lr: float = 5e-4
+    warmup: int = 100
+    ema_decay: float = 0.999
+    cfg_dropout: float = 0.15  # share of empty prompts, so the unconditional prediction is learned too
+    word_keep: float = 0.6  # each true concept word is kept in the caption with this probability
+    crop_share: float = 0.3  # procedural only: share of crops from scenes rendered at twice the size
+    checkpoint_every: int = 250
+    keep_states: int = 2  # full optimiser states kept for resuming; EMA priors of all checkpoints are kept
+    sample_steps: int = 25
+    sample_guidance: float = 3.0
+    seed: int = 0
+    threads: int = 0  # 0: leave torch's default
+    device: str = "auto"
+    prior: PriorConfig = field(default_factory=PriorConfig)
+
+
+# ---------------------------------------------------------------- data
+
+
+class ProceduralData:
+    """Batches of procedural scenes with captions drawn from their visible concept words."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.vocabulary = list(scenes.VOCABULARY)
+
+    def batch(self, rng: np.random.Generator) -> tuple[np.ndarray, list[list[str]]]:
+        size = self.config.size
+        images, words = [], []
+        for _ in range(self.config.batch):
+            if rng.random() < self.config.crop_share:
+                # Crops of larger renders teach the local look of scenes painted at bigger sizes (SDEdit guides).
+                big = scenes.render(rng, 2 * size)
+                y, x = rng.integers(0, size + 1, 2)
+                scene = big.crop(int(y), int(x), size, size)
+            else:
+                scene = scenes.render(rng, size)
+            image = scene.image[:, ::-1] if rng.random() < 0.5 else scene.image
+            images.append(image)
+            words.append(scene.concepts)
+        return np.stack(images), words
+
+
+class FolderData:
+    """Batches of random square crops from a folder of images; `name.txt` beside `name.png` is its caption."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        folder = Path(config.data)
+        self.paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {folder}")
+        self.captions = [_read_caption(p) for p in self.paths]
+        self.vocabulary = sorted({w for c in self.captions for w in c})
+
+    def batch(self, rng: np.random.Generator) -> tuple[np.ndarray, list[list[str]]]:
+        size = self.config.size
+        images, words = [], []
+        for i in rng.integers(0, len(self.paths), self.config.batch):
+            with Image.open(self.paths[i]) as im:
+                im = im.convert("RGB")
+                # Random scale between "whole image" and "native pixels", then a random square crop.
+                short = min(im.size)
+                scale = rng.uniform(size / short, max(size / short, 1.0))
+                im = im.resize(
+                    (max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.LANCZOS
+                )
+                x, y = rng.integers(0, im.width - size + 1), rng.integers(0, im.height - size + 1)
+                crop = np.asarray(im.crop((int(x), int(y), int(x) + size, int(y) + size)))
+            images.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+            words.append(self.captions[i])
+        return np.stack(images), words
+
+
+def _read_caption(path: Path) -> list[str]:
+    text = path.with_suffix(".txt")
+    if not text.exists():
+        return []
+    return re.findall(r"[a-z]+", text.read_text().lower())
+
+
+def make_data(config: TrainConfig) -> ProceduralData | FolderData:
+    return ProceduralData(config) if config.data == "procedural" else FolderData(config)
+
+
+def captions(words: list[list[str]], rng: np.random.Generator, keep: float, dropout: float) -> list[str]:
+    """Classifier-free training captions: "" with probability `dropout`, else a shuffled random subset of the
+    image's true words (at least one), so single-word prompts and any combination are all seen in training."""
+    out = []
+    for w in words:
+        if not w or rng.random() < dropout:
+            out.append("")
+            continue
+        chosen = [x for x in w if rng.random() < keep] or [w[int(rng.integers(len(w)))]]
+        out.append(" ".join(rng.permutation(chosen).tolist()))
+    return out
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-1, 1], the DDPM data range."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+# ---------------------------------------------------------------- training
+
+
+def diffusion_loss(
+    prior: Prior, x0: torch.Tensor, prompts: list[str], generator: torch.Generator
+) -> torch.Tensor:
+    """DDPM's simple loss: || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t, c) ||^2, t uniform."""
+    n = x0.shape[0]
+    t = torch.randint(0, prior.scheduler.config.num_train_timesteps, (n,), generator=generator)
+    eps = torch.randn(x0.shape, generator=generator)
+    t, eps = t.to(x0.device), eps.to(x0.device)
+    xt = prior.scheduler.add_noise(x0, eps, t)
+    ids = prior.tokenizer(
+        prompts,
+        padding="max_length",
+        max_length=prior.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids.to(x0.device)
+    context = prior.text_encoder(ids).last_hidden_state
+    return F.mse_loss(prior.unet(xt, t, context).sample, eps)
+
+
+class Ema:
+    """Exponential moving average of the weights (Polyak averaging); the decay ramps up as (1 + n) / (10 + n)
+    so that early, short runs are not dominated by the random initialisation."""
+
+    def __init__(self, modules: list[torch.nn.Module], decay: float) -> None:
+        self.modules = [copy.deepcopy(m).eval().requires_grad_(False) for m in modules]
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, modules: list[torch.nn.Module], step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        for ema, live in zip(self.modules, modules, strict=True):
+            for pe, pl in zip(ema.parameters(), live.parameters(), strict=True):
+                pe.lerp_(pl.detach(), 1 - d)
+
+    def state_dict(self) -> list[dict]:
+        return [m.state_dict() for m in self.modules]
+
+    def load_state_dict(self, states: list[dict]) -> None:
+        for m, s in zip(self.modules, states, strict=True):
+            m.load_state_dict(s)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    loss: float
+    seconds: float
+    last_checkpoint: Path | None
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def train(
+    config: TrainConfig, progress: bool = True, on_checkpoint: Callable[[Path], None] | None = None
+) -> TrainResult:
+    """Train (or resume) the prior described by `config`; checkpoints go to `config.out/checkpoints/step-N/`."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    data = make_data(config)
+    config.prior.vocabulary = data.vocabulary
+    config.prior.sample_size = config.size
+    prior = build_prior(config.prior, out / "build")
+    prior.to(device)
+    params = [*prior.unet.parameters(), *prior.text_encoder.parameters()]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    ema = Ema([prior.unet, prior.text_encoder], config.ema_decay)
+    step = _resume(out, prior, optimiser, ema)
+    (out / "config.json").write_text(json.dumps(_config_json(config), indent=2) + "\n")
+
+    stop = _StopFlag()
+    bar = tqdm(total=config.steps, initial=step, disable=not progress, desc="train", dynamic_ncols=True)
+    started, loss_avg, last = time.time(), float("nan"), None
+    prior.unet.train()
+    prior.text_encoder.train()
+    with stop:
+        while step < config.steps and not stop.raised:
+            rng = np.random.default_rng([config.seed, step])
+            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            images, words = data.batch(rng)
+            prompts = captions(words, rng, config.word_keep, config.cfg_dropout)
+            for group in optimiser.param_groups:
+                group["lr"] = config.lr * min(1.0, (step + 1) / max(config.warmup, 1))
+            loss = diffusion_loss(prior, to_tensor(images).to(device), prompts, generator)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimiser.step()
+            step += 1
+            ema.update([prior.unet, prior.text_encoder], step)
+            loss_avg = loss.item() if loss_avg != loss_avg else 0.98 * loss_avg + 0.02 * loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_avg:.4f}")
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                last = save_checkpoint(out, step, config, prior, optimiser, ema, loss_avg)
+                if on_checkpoint:
+                    on_checkpoint(last)
+        if stop.raised and (last is None or not last.name.endswith(f"{step:07d}")):
+            last = save_checkpoint(out, step, config, prior, optimiser, ema, loss_avg)
+    bar.close()
+    return TrainResult(step, loss_avg, time.time() - started, last)
+
+
+def ema_prior(prior: Prior, ema: Ema) -> Prior:
+    return Prior(ema.modules[0], ema.modules[1], prior.tokenizer, prior.scheduler, dict(prior.meta))
+
+
+def save_checkpoint(
+    out: Path,
+    step: int,
+    config: TrainConfig,
+    prior: Prior,
+    optimiser: torch.optim.Optimizer,
+    ema: Ema,
+    loss: float,
+) -> Path:
+    """Write `step-N/prior/` (EMA weights, a loadable model folder), `step-N/samples.png` and the resumable
+    `step-N/state.pt`; older states beyond `keep_states` are deleted, their EMA priors kept."""
+    folder = out / "checkpoints" / f"step-{step:07d}"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    averaged = ema_prior(prior, ema)
+    save_prior(averaged, tmp / "prior", step=step, train_loss=round(loss, 5), seed=config.seed)
+    state = {
+        "step": step,
+        "unet": prior.unet.state_dict(),
+        "text_encoder": prior.text_encoder.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "ema": ema.state_dict(),
+    }
+    torch.save(state, tmp / "state.pt")
+    if config.sample_steps > 0:
+        sample_grid(averaged, config, tmp / "samples.png")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)  # a checkpoint exists only once complete, so a crash mid-write never breaks resuming
+    for old in sorted((out / "checkpoints").glob("step-*/state.pt"))[: -config.keep_states]:
+        old.unlink()
+    return folder
+
+
+def sample_grid(prior: Prior, config: TrainConfig, path: Path, columns: int = 8) -> None:
+    """One row of unconditional samples, then one sample per vocabulary word (same seed every checkpoint)."""
+    prompts = [""] * columns + list(prior.meta.get("vocabulary", []))
+    generator = torch.Generator().manual_seed(config.seed)
+    was_training = prior.unet.training
+    prior.unet.eval()
+    images = sample(
+        prior, prompts, config.size, config.size, config.sample_steps, config.sample_guidance, generator
+    )
+    prior.unet.train(was_training)
+    images = (images.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    rows = -(-len(images) // columns)
+    grid = np.full((rows * config.size, columns * config.size, 3), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, columns)
+        grid[r * config.size : (r + 1) * config.size, c * config.size : (c + 1) * config.size] = im
+    Image.fromarray(grid).save(path)
+    (path.with_suffix(".txt")).write_text("\n".join(p or "(unconditional)" for p in prompts) + "\n")
+
+
+def latest_state(out: Path) -> Path | None:
+    states = sorted((out / "checkpoints").glob("step-*/state.pt"))
+    return states[-1] if states else None
+
+
+def _resume(out: Path, prior: Prior, optimiser: torch.optim.Optimizer, ema: Ema) -> int:
+    path = latest_state(out)
+    if path is None:
+        return 0
+    state = torch.load(path, map_location=prior.device, weights_only=True)
+    prior.unet.load_state_dict(state["unet"])
+    prior.text_encoder.load_state_dict(state["text_encoder"])
+    optimiser.load_state_dict(state["optimiser"])
+    ema.load_state_dict(state["ema"])
+    return int(state["step"])
+
+
+def _config_json(config: TrainConfig) -> dict:
+    data = asdict(config)
+    data["prior"] = config.prior.to_json()
+    return data
+
+
+def config_from_json(data: dict) -> TrainConfig:
+    data = dict(data)
+    prior = PriorConfig.from_json(data.pop("prior"))
+    return TrainConfig(**data, prior=prior)
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag so the loop can write a checkpoint before exiting."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.raised = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]

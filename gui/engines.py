@@ -1,0 +1,61 @@
+"""Access to the engine from the app: one shared Engine, created lazily on the worker thread (loading
+torch and a prior takes seconds, which must not freeze the window), and the list of models."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    name: str
+    kind: str  # as core.models reports it; "+text", latent and SDXL kinds take prompts
+
+    @property
+    def takes_text(self) -> bool:
+        return "+text" in self.kind or self.kind.startswith(("latent", "sdxl", "single-file", "sd"))
+
+
+def _real_engine() -> Any:
+    from noisebrush.core.engine import Engine
+
+    return Engine()
+
+
+class EngineHolder:
+    """Thread-safe lazy holder; tests pass a factory for a small fake engine."""
+
+    def __init__(self, factory: Callable[[], Any] | None = None) -> None:
+        self._factory = factory or _real_engine
+        self._engine: Any = None
+        self._lock = threading.Lock()
+        self._vocab: dict[str, list[str] | None] = {}
+
+    def get(self) -> Any:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._factory()
+            return self._engine
+
+    def vocabulary(self, model: str) -> list[str] | None:
+        """The prior's closed vocabulary (None = free text); loads the prior, so call off the GUI thread."""
+        if model not in self._vocab:
+            self._vocab[model] = self.get().vocabulary(model)
+        return self._vocab[model]
+
+
+def list_model_choices() -> list[ModelChoice]:
+    """Models the engine can find, the bundled `default` first; `default` alone if none are found."""
+    try:
+        from noisebrush.core.models import list_models
+
+        found = [ModelChoice(m.name, m.kind) for m in list_models()]
+    except Exception:  # a broken model folder must not stop the app from starting
+        found = []
+    found.sort(key=lambda m: (m.name != "default", m.name))
+    if not any(m.name == "default" for m in found):
+        found.insert(0, ModelChoice("default", "pixel-vp"))
+    return found

@@ -1,0 +1,252 @@
+"""SDEdit from the app: options, the run on the worker thread, the live preview, and the results as
+new layers (one undo step), with variations to step through before keeping one."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtGui import QImage
+
+from noisebrush.core.requests import DEFAULT_STRENGTH, SDEditRequest
+
+from .commands import AddLayerCommand
+from .document import Document
+from .engines import EngineHolder
+from .layer import Layer
+from .targets import Target, build_targets, result_layer
+from .worker import EngineWorker, JobRunner
+
+
+@dataclass
+class SDEditOptions:
+    model: str = "default"
+    strength: float = DEFAULT_STRENGTH
+    steps: int | None = None  # None: the prior's default
+    seed: int = 0
+    seed_locked: bool = False
+    variations: int = 1
+    prompt: str = ""
+    negative_prompt: str = ""
+    where: str = "selection"  # see targets.WHERE
+    device: str = "auto"
+
+
+@dataclass
+class Pending:
+    """Layers of the last generation whose variations can still be stepped through."""
+
+    layers: list[Layer]
+    variations: list[list[np.ndarray]]  # per layer, one pixel array per variation
+    index: int = 0
+    undo_index: int = 0  # the undo stack's index right after the generation
+    seeds: list[int] = field(default_factory=list)
+
+
+def preview_image(rgb: np.ndarray, box: tuple[int, int, int, int], target: Target) -> tuple[QImage, int, int]:
+    """The preview of `box` (guide coordinates) as an RGBA image clipped to the target's mask."""
+    x, y, w, h = box
+    h, w = min(h, rgb.shape[0]), min(w, rgb.shape[1])
+    rgba = np.empty((h, w, 4), np.uint8)
+    rgba[..., :3] = rgb[:h, :w, :3]
+    if target.mask is None:
+        rgba[..., 3] = 255
+    else:
+        rgba[..., 3] = np.clip(target.mask[y : y + h, x : x + w] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    img = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
+    return img, target.box[0] + x, target.box[1] + y
+
+
+class SDEditController(QObject):
+    running_changed = pyqtSignal(bool)
+    progress = pyqtSignal(int, int, float)  # step, total, seconds left
+    preview_changed = pyqtSignal(object, int, int)  # QImage or None, document x, y
+    variations_changed = pyqtSignal(int, int)  # index, count (count 0: nothing pending)
+    message = pyqtSignal(str)  # for the status bar
+    error = pyqtSignal(str)  # for a dialog
+    finished = pyqtSignal(str)  # "done", "cancelled" or "failed"
+    options_changed = pyqtSignal()
+
+    def __init__(self, doc: Document, engines: EngineHolder, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.doc, self.engines, self.runner = doc, engines, runner
+        self.options = SDEditOptions()
+        self.pending: Pending | None = None
+        self._targets: list[Target] = []
+        self._mine = False
+        self._started = 0.0
+        runner.progress.connect(self._on_progress)
+        runner.preview.connect(self._on_preview)
+        runner.succeeded.connect(self._on_done)
+        runner.failed.connect(self._on_failed)
+        runner.cancelled.connect(self._on_cancelled)
+        doc.undo_stack.indexChanged.connect(self._on_history)
+        doc.reset.connect(self._drop_pending)
+
+    @property
+    def running(self) -> bool:
+        return self._mine and self.runner.busy
+
+    def set_options(self, **values: object) -> None:
+        self.options = replace(self.options, **values)  # type: ignore[arg-type]
+        self.options_changed.emit()
+
+    def requests(self, targets: list[Target]) -> list[SDEditRequest]:
+        o = self.options
+        return [
+            SDEditRequest(
+                guide=t.guide,
+                mask=t.mask,
+                model=o.model,
+                strength=o.strength,
+                steps=o.steps,
+                seed=o.seed,
+                variations=o.variations,
+                prompt=o.prompt,
+                negative_prompt=o.negative_prompt,
+                device=o.device,
+            )
+            for t in targets
+        ]
+
+    def generate(self) -> bool:
+        """Start a run on what `options.where` names; False (with a message) if it cannot start."""
+        if self.runner.busy:
+            self.message.emit("A generation is already running")
+            return False
+        if not self.options.seed_locked:
+            self.set_options(seed=random.randrange(0, 2**31))
+        targets = build_targets(self.doc, self.options.where)
+        if not targets:
+            self.error.emit("Nothing to generate on: the selection does not touch the chosen layers.")
+            return False
+        reqs = self.requests(targets)
+        try:
+            for r in reqs:
+                r.validate()
+        except ValueError as e:
+            self.error.emit(str(e))
+            return False
+        self._drop_pending()
+        self._targets = targets
+        engines = self.engines
+
+        def job(worker: EngineWorker) -> list[list[np.ndarray]]:
+            engine = engines.get()
+            outs = []
+            for i, req in enumerate(reqs):
+                worker.tag = i
+                worker.check_cancel()
+                outs.append(engine.sdedit(req, callback=worker.callback))
+            return outs
+
+        self._mine = True
+        self._started = time.monotonic()
+        self.runner.start(job)
+        self.running_changed.emit(True)
+        self.message.emit("Generating\u2026 (loading the model the first time)")
+        return True
+
+    def cancel(self) -> None:
+        if self.running:
+            self.runner.cancel()
+            self.message.emit("Cancelling\u2026")
+
+    # --- worker results -------------------------------------------------------------------------
+
+    def _on_progress(self, step: int, total: int, left: float) -> None:
+        if self._mine:
+            self.progress.emit(step, total, left)
+
+    def _on_preview(self, rgb: np.ndarray, box: tuple[int, int, int, int], tag: object) -> None:
+        if not self._mine or not isinstance(tag, int) or tag >= len(self._targets):
+            return
+        img, x, y = preview_image(rgb, box, self._targets[tag])
+        self.preview_changed.emit(img, x, y)
+
+    def _end(self, how: str) -> None:
+        self._mine = False
+        self._targets = []
+        self.preview_changed.emit(None, 0, 0)
+        self.running_changed.emit(False)
+        self.finished.emit(how)
+
+    def _on_done(self, outs: object) -> None:
+        if not self._mine:
+            return
+        assert isinstance(outs, list)
+        seed = self.options.seed
+        layers: list[Layer] = []
+        variations: list[list[np.ndarray]] = []
+        self.doc.undo_stack.beginMacro("Generate (SDEdit)")
+        try:
+            for target, images in zip(self._targets, outs, strict=True):
+                made = [result_layer(target, img, "") for img in images]
+                first = made[0]
+                if first is None or target.source not in self.doc.layers:
+                    continue
+                first.name = f"SDEdit {target.source.name} (seed {seed})"
+                index = self.doc.index_of(target.source) + 1
+                self.doc.undo_stack.push(AddLayerCommand(self.doc, first, index, "Generated layer"))
+                layers.append(first)
+                variations.append([(m or first).pixels.copy() for m in made])
+        finally:
+            self.doc.undo_stack.endMacro()
+        elapsed = time.monotonic() - self._started
+        n = len(outs[0]) if outs else 0
+        if layers and n > 1:
+            self.pending = Pending(
+                layers, variations, 0, self.doc.undo_stack.index(), [seed + i for i in range(n)]
+            )
+            self.variations_changed.emit(0, n)
+        self.message.emit(f"Generated {len(layers)} layer(s) in {elapsed:.1f} s")
+        self._end("done")
+
+    def _on_failed(self, text: str) -> None:
+        if self._mine:
+            self.error.emit(f"Generation failed: {text}")
+            self._end("failed")
+
+    def _on_cancelled(self) -> None:
+        if self._mine:
+            self.message.emit("Cancelled; the document is unchanged")
+            self._end("cancelled")
+
+    # --- variations ---------------------------------------------------------------------------
+
+    def show_variation(self, index: int) -> None:
+        p = self.pending
+        if p is None:
+            return
+        index %= len(p.variations[0])
+        for layer, pixels in zip(p.layers, p.variations, strict=True):
+            if layer in self.doc.layers:
+                layer.pixels[...] = pixels[index]
+                layer.name = f"{layer.name.rsplit(' (seed', 1)[0]} (seed {p.seeds[index]})"
+                self.doc.touched(layer, (0, 0, layer.width, layer.height))
+        p.index = index
+        self.doc.layers_changed.emit()
+        self.variations_changed.emit(index, len(p.variations[0]))
+
+    def step_variation(self, delta: int) -> None:
+        if self.pending is not None:
+            self.show_variation(self.pending.index + delta)
+
+    def keep_variation(self) -> None:
+        """Keep the variation on show; the others are dropped."""
+        if self.pending is not None:
+            self.message.emit(f"Kept variation {self.pending.index + 1}")
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        if self.pending is not None:
+            self.pending = None
+            self.variations_changed.emit(0, 0)
+
+    def _on_history(self, index: int) -> None:
+        # Once anything else is done or undone, stepping would overwrite that work.
+        if self.pending is not None and index != self.pending.undo_index:
+            self._drop_pending()

@@ -1,0 +1,151 @@
+"""Tool options: brush size, hardness, opacity, pressure, colour with recent colours, selection mode."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QColorDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..toolstate import MAX_RECENT, ToolState
+
+
+def _swatch_style(color: QColor) -> str:
+    return f"background:{color.name()}; border:1px solid #222; border-radius:3px;"
+
+
+class BrushPanel(QWidget):
+    def __init__(self, state: ToolState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+
+        self.size = QSlider(Qt.Orientation.Horizontal)
+        self.size.setRange(1, 500)
+        self.size_label = QLabel()
+        self.size_label.setMinimumWidth(40)
+        self.size.valueChanged.connect(lambda v: state.set_size(v))
+        form.addRow("Size", _row(self.size, self.size_label))
+
+        self.hardness = QSlider(Qt.Orientation.Horizontal)
+        self.hardness.setRange(0, 100)
+        self.hardness.valueChanged.connect(lambda v: state.set(hardness=v / 100))
+        form.addRow("Hardness", self.hardness)
+
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(1, 100)
+        self.opacity.valueChanged.connect(lambda v: state.set(opacity=v / 100))
+        form.addRow("Opacity", self.opacity)
+
+        self.pressure = QCheckBox("Tablet pressure sets size and opacity")
+        self.pressure.toggled.connect(lambda on: state.set(pressure=on))
+        form.addRow("", self.pressure)
+
+        self.color = QPushButton()
+        self.color.setFixedSize(44, 28)
+        self.color.setToolTip("Brush colour (click to choose)")
+        self.color.clicked.connect(self._choose)
+        self.recent = QGridLayout()
+        self.recent.setSpacing(3)
+        self._recent_buttons: list[QToolButton] = []
+        for i in range(MAX_RECENT):
+            b = QToolButton()
+            b.setFixedSize(18, 18)
+            b.clicked.connect(lambda _=False, i=i: self._use_recent(i))
+            self.recent.addWidget(b, i // 6, i % 6)
+            self._recent_buttons.append(b)
+        colors = QHBoxLayout()
+        colors.addWidget(self.color)
+        colors.addLayout(self.recent)
+        colors.addStretch(1)
+        form.addRow("Colour", colors)
+
+        self.tolerance = QSpinBox()
+        self.tolerance.setRange(0, 255)
+        self.tolerance.valueChanged.connect(lambda v: state.set(fill_tolerance=v))
+        form.addRow("Fill tolerance", self.tolerance)
+
+        self.mode_group = QButtonGroup(self)
+        modes = QHBoxLayout()
+        for mode, icon, tip in (
+            ("replace", "mdi6.selection", "New selection"),
+            ("add", "mdi6.selection-ellipse-arrow-inside", "Add to the selection (or hold Shift)"),
+            ("subtract", "mdi6.selection-remove", "Subtract from the selection (or hold Alt)"),
+        ):
+            b = QToolButton()
+            b.setIcon(qta.icon(icon))
+            b.setToolTip(tip)
+            b.setCheckable(True)
+            b.setProperty("mode", mode)
+            self.mode_group.addButton(b)
+            modes.addWidget(b)
+        modes.addStretch(1)
+        self.mode_group.buttonClicked.connect(lambda b: state.set(select_mode=b.property("mode")))
+        form.addRow("Selection", modes)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(form)
+        lay.addStretch(1)
+        state.changed.connect(self._sync)
+        state.recent_changed.connect(self._sync)
+        self._sync()
+
+    def _sync(self) -> None:
+        s = self.state
+        for widget, value in (
+            (self.size, round(s.size)),
+            (self.hardness, round(s.hardness * 100)),
+            (self.opacity, round(s.opacity * 100)),
+            (self.tolerance, s.fill_tolerance),
+        ):
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
+        self.size_label.setText(f"{s.size:.0f} px")
+        self.pressure.blockSignals(True)
+        self.pressure.setChecked(s.pressure)
+        self.pressure.blockSignals(False)
+        self.color.setStyleSheet(_swatch_style(s.color))
+        for i, b in enumerate(self._recent_buttons):
+            if i < len(s.recent):
+                b.setStyleSheet(_swatch_style(s.recent[i]))
+                b.setToolTip(s.recent[i].name())
+                b.setEnabled(True)
+            else:
+                b.setStyleSheet("background:transparent; border:1px dashed #555; border-radius:3px;")
+                b.setEnabled(False)
+        for b in self.mode_group.buttons():
+            b.setChecked(b.property("mode") == s.select_mode)
+
+    def _choose(self) -> None:
+        color = QColorDialog.getColor(self.state.color, self, "Brush colour")
+        if color.isValid():
+            self.state.set_color(color)
+            self.state.remember_color()
+
+    def _use_recent(self, i: int) -> None:
+        if i < len(self.state.recent):
+            self.state.set_color(self.state.recent[i])
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    lay = QHBoxLayout()
+    for w in widgets:
+        lay.addWidget(w)
+    return lay

@@ -1,0 +1,154 @@
+"""The LEDITS panel: concepts to add or remove, each with a scale slider that re-runs the edit."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engines import ModelChoice
+from ..ledits import LeditsController
+
+SCALE_MAX = 20.0
+
+
+class ConceptRow(QWidget):
+    def __init__(self, ctl: LeditsController, index: int, words: list[str] | None) -> None:
+        super().__init__()
+        c = ctl.options.concepts[index]
+        self.word = QComboBox()
+        self.word.setEditable(True)
+        self.word.addItems(words or [])
+        self.word.setCurrentText(c.text)
+        self.word.setMinimumWidth(90)
+        self.word.currentTextChanged.connect(lambda t: setattr(ctl.options.concepts[index], "text", t.strip()))
+        self.sign = QToolButton()
+        self.sign.setCheckable(True)
+        self.sign.setChecked(c.remove)
+        self.sign.setToolTip("Add this concept, or (checked) remove it")
+        self.sign.setIcon(qta.icon("mdi6.minus-circle-outline" if c.remove else "mdi6.plus-circle-outline"))
+        self.sign.toggled.connect(lambda on: self._sign(ctl, index, on))
+        self.scale = QSlider(Qt.Orientation.Horizontal)
+        self.scale.setRange(0, int(SCALE_MAX * 10))
+        self.scale.setValue(round(c.scale * 10))
+        self.value = QLabel(f"{c.scale:.1f}")
+        self.value.setMinimumWidth(28)
+        self.scale.valueChanged.connect(lambda v: (self.value.setText(f"{v / 10:.1f}"), ctl.set_scale(index, v / 10)))
+        drop = QToolButton()
+        drop.setIcon(qta.icon("mdi6.close"))
+        drop.setAutoRaise(True)
+        drop.setToolTip("Drop this concept")
+        drop.clicked.connect(lambda: ctl.remove_concept(index))
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.sign)
+        lay.addWidget(self.word, 2)
+        lay.addWidget(self.scale, 3)
+        lay.addWidget(self.value)
+        lay.addWidget(drop)
+
+    def _sign(self, ctl: LeditsController, index: int, on: bool) -> None:
+        self.sign.setIcon(qta.icon("mdi6.minus-circle-outline" if on else "mdi6.plus-circle-outline"))
+        ctl.set_remove(index, on)
+
+
+class LeditsPanel(QWidget):
+    def __init__(self, ctl: LeditsController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctl = ctl
+        self.words: list[str] | None = None
+        self.models: list[ModelChoice] = []
+        self.model = QComboBox()
+        self.model.currentIndexChanged.connect(self._model_picked)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model, 1)
+
+        self.rows_box = QVBoxLayout()
+        self.rows_box.setSpacing(2)
+        self.rows: list[ConceptRow] = []
+        add = QPushButton(qta.icon("mdi6.plus"), " Add concept")
+        add.clicked.connect(lambda: ctl.add_concept(self._first_word()))
+
+        self.where_group = QButtonGroup(self)
+        where = QHBoxLayout()
+        for key, label in (("selection", "Selection"), ("layer", "Active layer"), ("layers", "Selected layers")):
+            rb = QRadioButton(label)
+            rb.setProperty("where", key)
+            rb.setChecked(key == ctl.options.where)
+            self.where_group.addButton(rb)
+            where.addWidget(rb)
+        self.where_group.buttonClicked.connect(lambda b: setattr(ctl.options, "where", b.property("where")))
+
+        self.apply = QPushButton(qta.icon("mdi6.auto-fix"), " Apply edit")
+        self.apply.setMinimumHeight(32)
+        self.apply.clicked.connect(lambda: ctl.apply(new_session=True))
+        self.cancel = QPushButton(qta.icon("mdi6.close-circle-outline"), " Cancel")
+        self.cancel.setMinimumHeight(32)
+        self.cancel.clicked.connect(ctl.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.apply, 2)
+        buttons.addWidget(self.cancel, 1)
+
+        hint = QLabel("Moving a slider re-runs the edit on the same source.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: palette(mid); font-size: 10px;")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(top)
+        lay.addWidget(QLabel("Concepts"))
+        lay.addLayout(self.rows_box)
+        lay.addWidget(add)
+        lay.addLayout(where)
+        lay.addWidget(hint)
+        lay.addStretch(1)
+        lay.addLayout(buttons)
+        ctl.concepts_changed.connect(self._rebuild)
+        ctl.running_changed.connect(self._running)
+        ctl.vocabulary_changed.connect(self.set_vocabulary)
+        self._running(False)
+
+    def set_models(self, models: list[ModelChoice]) -> None:
+        self.models = models
+        self.model.blockSignals(True)
+        self.model.clear()
+        for m in models:
+            self.model.addItem(qta.icon("mdi6.cube-outline"), m.name, m.name)
+        self.model.setCurrentIndex(max(0, self.model.findData(self.ctl.options.model)))
+        self.model.blockSignals(False)
+
+    def _model_picked(self, i: int) -> None:
+        if 0 <= i < len(self.models):
+            self.ctl.options.model = self.models[i].name
+            self.ctl.end_session()
+            self.ctl.load_vocabulary()
+
+    def set_vocabulary(self, words: object) -> None:
+        self.words = list(words) if isinstance(words, list) else None
+        self._rebuild()
+
+    def _first_word(self) -> str:
+        return self.words[0] if self.words else ""
+
+    def _rebuild(self) -> None:
+        for r in self.rows:
+            self.rows_box.removeWidget(r)
+            r.deleteLater()
+        self.rows = [ConceptRow(self.ctl, i, self.words) for i in range(len(self.ctl.options.concepts))]
+        for r in self.rows:
+            self.rows_box.addWidget(r)
+
+    def _running(self, running: bool) -> None:
+        self.apply.setEnabled(not running)
+        self.cancel.setEnabled(running)

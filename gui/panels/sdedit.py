@@ -1,0 +1,209 @@
+"""The SDEdit panel: model, strength (faithful ... realistic), steps, seed with lock, variations,
+prompts, where to apply; Generate and Cancel always visible; variation stepping after a run."""
+
+from __future__ import annotations
+
+import qtawesome as qta
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..engines import ModelChoice
+from ..generation import SDEditController
+
+WHERE_LABELS = (
+    ("selection", "Selection (what you see)"),
+    ("layer", "Active layer"),
+    ("layers", "Every selected layer"),
+)
+
+
+class SDEditPanel(QWidget):
+    def __init__(self, ctl: SDEditController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctl = ctl
+        self.models: list[ModelChoice] = []
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+
+        self.model = QComboBox()
+        self.model.currentIndexChanged.connect(self._model_picked)
+        form.addRow("Model", self.model)
+
+        self.strength = QSlider(Qt.Orientation.Horizontal)
+        self.strength.setRange(0, 100)
+        self.strength.setToolTip("SDEdit strength t0: low keeps your strokes, high makes it realistic")
+        self.strength.valueChanged.connect(lambda v: ctl.set_options(strength=v / 100))
+        self.strength_value = QLabel()
+        ends = QHBoxLayout()
+        faithful, realistic = QLabel("faithful"), QLabel("realistic")
+        for lab in (faithful, realistic):
+            lab.setStyleSheet("color: palette(mid); font-size: 10px;")
+        ends.addWidget(faithful)
+        ends.addStretch(1)
+        ends.addWidget(self.strength_value)
+        ends.addStretch(1)
+        ends.addWidget(realistic)
+        strength_box = QVBoxLayout()
+        strength_box.setSpacing(0)
+        strength_box.addWidget(self.strength)
+        strength_box.addLayout(ends)
+        form.addRow("Strength", strength_box)
+
+        self.steps = QSpinBox()
+        self.steps.setRange(0, 1000)
+        self.steps.setSpecialValueText("model default")
+        self.steps.valueChanged.connect(lambda v: ctl.set_options(steps=v or None))
+        form.addRow("Steps", self.steps)
+
+        self.seed = QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.valueChanged.connect(lambda v: ctl.set_options(seed=v))
+        self.seed_lock = QToolButton()
+        self.seed_lock.setCheckable(True)
+        self.seed_lock.setToolTip("Lock the seed (otherwise each Generate picks a new one)")
+        self.seed_lock.toggled.connect(lambda on: ctl.set_options(seed_locked=on))
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_lock)
+        form.addRow("Seed", seed_row)
+
+        self.variations = QSpinBox()
+        self.variations.setRange(1, 16)
+        self.variations.valueChanged.connect(lambda v: ctl.set_options(variations=v))
+        form.addRow("Variations", self.variations)
+
+        self.prompt = QLineEdit()
+        self.prompt.setPlaceholderText("what the result should show")
+        self.prompt.textChanged.connect(lambda t: ctl.set_options(prompt=t))
+        form.addRow("Prompt", self.prompt)
+        self.negative = QLineEdit()
+        self.negative.setPlaceholderText("what to avoid")
+        self.negative.textChanged.connect(lambda t: ctl.set_options(negative_prompt=t))
+        form.addRow("Negative", self.negative)
+
+        self.where_group = QButtonGroup(self)
+        where_box = QVBoxLayout()
+        where_box.setSpacing(0)
+        for key, label in WHERE_LABELS:
+            rb = QRadioButton(label)
+            rb.setProperty("where", key)
+            self.where_group.addButton(rb)
+            where_box.addWidget(rb)
+        self.where_group.buttonClicked.connect(lambda b: ctl.set_options(where=b.property("where")))
+        form.addRow("Apply to", where_box)
+
+        self.generate = QPushButton(qta.icon("mdi6.creation"), " Generate")
+        self.generate.setDefault(True)
+        self.generate.setMinimumHeight(32)
+        self.generate.clicked.connect(ctl.generate)
+        self.cancel = QPushButton(qta.icon("mdi6.close-circle-outline"), " Cancel")
+        self.cancel.setMinimumHeight(32)
+        self.cancel.clicked.connect(ctl.cancel)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate, 2)
+        buttons.addWidget(self.cancel, 1)
+
+        self.prev_var = QToolButton()
+        self.prev_var.setIcon(qta.icon("mdi6.chevron-left"))
+        self.prev_var.clicked.connect(lambda: ctl.step_variation(-1))
+        self.next_var = QToolButton()
+        self.next_var.setIcon(qta.icon("mdi6.chevron-right"))
+        self.next_var.clicked.connect(lambda: ctl.step_variation(1))
+        self.var_label = QLabel("")
+        self.keep = QPushButton(qta.icon("mdi6.check"), " Keep")
+        self.keep.clicked.connect(ctl.keep_variation)
+        self.var_row = QWidget()
+        var = QGridLayout(self.var_row)
+        var.setContentsMargins(0, 0, 0, 0)
+        var.addWidget(QLabel("Variation"), 0, 0)
+        var.addWidget(self.prev_var, 0, 1)
+        var.addWidget(self.var_label, 0, 2, Qt.AlignmentFlag.AlignCenter)
+        var.addWidget(self.next_var, 0, 3)
+        var.addWidget(self.keep, 0, 4)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addLayout(form)
+        lay.addWidget(self.var_row)
+        lay.addStretch(1)
+        lay.addLayout(buttons)
+
+        ctl.options_changed.connect(self._sync)
+        ctl.running_changed.connect(self._running)
+        ctl.variations_changed.connect(self._variations)
+        self._sync()
+        self._running(False)
+        self._variations(0, 0)
+
+    def set_models(self, models: list[ModelChoice]) -> None:
+        self.models = models
+        self.model.blockSignals(True)
+        self.model.clear()
+        for m in models:
+            self.model.addItem(qta.icon("mdi6.cube-outline"), m.name, m.name)
+            self.model.setItemData(self.model.count() - 1, m.kind, Qt.ItemDataRole.ToolTipRole)
+        i = max(0, self.model.findData(self.ctl.options.model))
+        self.model.setCurrentIndex(i)
+        self.model.blockSignals(False)
+        self._model_picked(i)
+
+    def _model_picked(self, i: int) -> None:
+        if 0 <= i < len(self.models):
+            self.ctl.set_options(model=self.models[i].name)
+        self._text_enabled()
+
+    def set_vocabulary(self, words: list[str] | None) -> None:
+        """A closed-vocabulary prior takes its own words as prompts."""
+        self._vocab = words
+        self._text_enabled()
+
+    _vocab: list[str] | None = None
+
+    def _text_enabled(self) -> None:
+        i = self.model.currentIndex()
+        takes = (0 <= i < len(self.models) and self.models[i].takes_text) or bool(self._vocab)
+        for w in (self.prompt, self.negative):
+            w.setEnabled(takes)
+        hint = "this model takes no text" if not takes else "what the result should show"
+        if self._vocab:
+            hint = "words: " + ", ".join(self._vocab[:8]) + ("\u2026" if len(self._vocab) > 8 else "")
+        self.prompt.setPlaceholderText(hint)
+        self.prompt.setToolTip(", ".join(self._vocab) if self._vocab else "")
+
+    def _sync(self) -> None:
+        o = self.ctl.options
+        for w, v in ((self.strength, round(o.strength * 100)), (self.steps, o.steps or 0), (self.seed, o.seed), (self.variations, o.variations)):
+            if w.value() != v:
+                w.blockSignals(True)
+                w.setValue(v)
+                w.blockSignals(False)
+        self.strength_value.setText(f"{o.strength:.2f}")
+        self.seed_lock.blockSignals(True)
+        self.seed_lock.setChecked(o.seed_locked)
+        self.seed_lock.blockSignals(False)
+        self.seed_lock.setIcon(qta.icon("mdi6.lock" if o.seed_locked else "mdi6.lock-open-variant-outline"))
+        for b in self.where_group.buttons():
+            b.setChecked(b.property("where") == o.where)
+
+    def _running(self, running: bool) -> None:
+        self.generate.setEnabled(not running)
+        self.cancel.setEnabled(running)
+
+    def _variations(self, index: int, count: int) -> None:
+        self.var_row.setVisible(count > 1)
+        self.var_label.setText(f"{index + 1} / {count}")

@@ -1,0 +1,58 @@
+"""PyQt5 (Krita 5) or PyQt6 (Krita 6): whichever the host already loaded."""
+
+from __future__ import annotations
+
+import sys
+
+if "PyQt6" in sys.modules:
+    QT6 = True
+elif "PyQt5" in sys.modules:
+    QT6 = False
+else:
+    try:
+        import PyQt5  # noqa: F401
+
+        QT6 = False
+    except ImportError:
+        QT6 = True
+
+if QT6:
+    from PyQt6.QtCore import QByteArray, QObject, Qt, QThread, pyqtSignal
+    from PyQt6.QtWidgets import (
+        QCheckBox,
+        QComboBox,
+        QDoubleSpinBox,
+        QFormLayout,
+        QHBoxLayout,
+        QLabel,
+        QLineEdit,
+        QPlainTextEdit,
+        QProgressBar,
+        QPushButton,
+        QSpinBox,
+        QVBoxLayout,
+        QWidget,
+    )
+else:
+    from PyQt5.QtCore import QByteArray, QObject, Qt, QThread, pyqtSignal
+    from PyQt5.QtWidgets import (
+        QCheckBox,
+        QComboBox,
+        QDoubleSpinBox,
+        QFormLayout,
+        QHBoxLayout,
+        QLabel,
+        QLineEdit,
+        QPlainTextEdit,
+        QProgressBar,
+        QPushButton,
+        QSpinBox,
+        QVBoxLayout,
+        QWidget,
+    )
+
+__all__ = [
+    "QT6", "QByteArray", "QObject", "Qt", "QThread", "pyqtSignal", "QCheckBox", "QComboBox", "QDoubleSpinBox", "QFormLayout",
+    "QHBoxLayout", "QLabel", "QLineEdit", "QPlainTextEdit", "QProgressBar", "QPushButton", "QSpinBox",
+    "QVBoxLayout", "QWidget",
+]

@@ -1,0 +1,56 @@
+"""The Krita plugin inside a real Krita 5 (kritarunner, offscreen) against a live server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.host
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_krita(tmp_path: Path, server: tuple[str, str, int], scenario: str) -> dict:
+    if shutil.which("kritarunner") is None:
+        pytest.skip("kritarunner not found: install Krita 5 (.ci/hosts.sh or apt-get install krita python3-pyqt5)")
+    url, token, steps = server
+    report = tmp_path / "report.json"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO / 'plugin' / 'krita'}:{REPO / 'tests' / 'hosts'}",
+        "QT_QPA_PLATFORM": "offscreen",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+    }
+    args = ["kritarunner", "-s", "krita_driver", "-f", "main", url, token, str(report), scenario, str(steps)]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    if not report.exists():
+        raise AssertionError(f"Krita wrote no report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    data = json.loads(report.read_text())
+    assert data["ok"], data.get("error")
+    return data
+
+
+def test_selection_gives_new_layer_above_source(tmp_path: Path, host_server: tuple[str, str, int]) -> None:
+    data = run_krita(tmp_path, host_server, "single")
+    assert data["order"] == ["Layer 1", "Layer 1 (SDEdit)"]  # bottom to top: the result sits right above
+    (res,) = data["results"]
+    assert res["name"] == "Layer 1 (SDEdit)" and res["size"] == [96, 80]
+    assert res["bounds"] == [0, 0, 96, 80]
+    assert res["outside_equal"], "pixels outside the selection changed"
+    assert res["changed_inside"] > 0, "nothing changed inside the selection"
+    assert not data["preview_left"]
+
+
+def test_three_selected_layers_give_three_results(tmp_path: Path, host_server: tuple[str, str, int]) -> None:
+    data = run_krita(tmp_path, host_server, "batch")
+    assert data["order"] == ["Layer 1", "Layer 1 (SDEdit)", "Layer 2", "Layer 2 (SDEdit)", "Layer 3", "Layer 3 (SDEdit)"]
+    assert len(data["results"]) == 3
+    assert all(r["outside_equal"] and r["changed_inside"] > 0 for r in data["results"])
