@@ -15,7 +15,7 @@ class Layer:
     """One layer. `pixels` is (h, w, 4) uint8, straight (not premultiplied) alpha; (x, y) is its offset."""
 
     name: str
-    pixels: np.ndarray
+    pixels: np.ndarray = field(repr=False)
     x: int = 0
     y: int = 0
     opacity: float = 1.0

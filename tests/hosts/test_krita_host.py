@@ -35,6 +35,7 @@ def run_krita(tmp_path: Path, server: tuple[str, str, int], scenario: str) -> di
         raise AssertionError(f"Krita wrote no report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     data = json.loads(report.read_text())
     assert data["ok"], data.get("error")
+    data["order"] = [n for n in data["order"] if n.startswith("Layer")]  # not Background, Selection Mask
     return data
 
 

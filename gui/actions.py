@@ -1,0 +1,152 @@
+"""The window's actions: menus, toolbars and shortcuts in one table, bound to the window's verbs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import qtawesome as qta
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
+from PyQt6.QtWidgets import QMenu, QToolBar
+
+if TYPE_CHECKING:
+    from .window import MainWindow
+
+TOOL_ACTIONS = (
+    ("brush", "mdi6.brush", "Brush", "B"),
+    ("eraser", "mdi6.eraser", "Eraser", "E"),
+    ("picker", "mdi6.eyedropper", "Pick colour", "I"),
+    ("fill", "mdi6.format-color-fill", "Fill", "G"),
+    ("rect", "mdi6.selection-drag", "Rectangle select", "M"),
+    ("ellipse", "mdi6.selection-ellipse", "Ellipse select", "Shift+M"),
+    ("lasso", "mdi6.lasso", "Lasso select", "L"),
+    ("maskbrush", "mdi6.brush-variant", "Mask brush (paint the selection)", "Shift+B"),
+    ("pan", "mdi6.hand-back-right", "Pan (or hold Space)", "H"),
+)
+
+
+def _act(
+    win: MainWindow,
+    text: str,
+    slot: Callable[[], object],
+    shortcut: str | list[str] | QKeySequence.StandardKey | None = None,
+    icon: str | None = None,
+) -> QAction:
+    a = QAction(text, win)
+    if icon:
+        a.setIcon(qta.icon(icon))
+    if isinstance(shortcut, list):
+        a.setShortcuts([QKeySequence(s) for s in shortcut])
+    elif isinstance(shortcut, QKeySequence.StandardKey):
+        a.setShortcut(QKeySequence(shortcut))
+    elif shortcut:
+        a.setShortcut(QKeySequence(shortcut))
+    if a.shortcut().toString():
+        label = text.replace("&", "").rstrip(".\u2026")
+        a.setToolTip(f"{label} ({a.shortcut().toString()})")
+    a.triggered.connect(lambda _=False: slot())
+    win.addAction(a)  # shortcuts work even when the menu bar is hidden
+    return a
+
+
+def build_actions(win: MainWindow) -> dict[str, QAction]:
+    doc, canvas, tools = win.doc, win.canvas, win.tools
+    a: dict[str, QAction] = {}
+    a["new"] = _act(win, "&New\u2026", win.new_document, "Ctrl+N", "mdi6.file-outline")
+    a["open"] = _act(win, "&Open\u2026", win.open_dialog, "Ctrl+O", "mdi6.folder-open-outline")
+    a["save"] = _act(win, "&Save", win.save, "Ctrl+S", "mdi6.content-save-outline")
+    a["save_as"] = _act(win, "Save &As\u2026", win.save_as, "Ctrl+Shift+S", "mdi6.content-save-edit-outline")
+    a["quit"] = _act(win, "&Quit", win.close, "Ctrl+Q")
+    a["undo"] = _act(win, "&Undo", doc.undo_stack.undo, "Ctrl+Z", "mdi6.undo")
+    a["redo"] = _act(win, "&Redo", doc.undo_stack.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "mdi6.redo")
+    a["select_all"] = _act(win, "Select &All", win.select_all, "Ctrl+A", "mdi6.select-all")
+    a["deselect"] = _act(win, "&Deselect", win.deselect, "Ctrl+Shift+A", "mdi6.selection-off")
+    a["invert"] = _act(win, "&Invert Selection", win.invert_selection, "Ctrl+I", "mdi6.select-inverse")
+    a["feather"] = _act(win, "&Feather Selection\u2026", win.feather_selection, "Shift+F6", "mdi6.blur")
+    a["layer_new"] = _act(win, "&New Layer", lambda: doc.add_layer(), "Ctrl+Shift+N", "mdi6.layers-plus")
+    a["layer_dup"] = _act(win, "&Duplicate Layer", win.duplicate_layer, "Ctrl+J", "mdi6.content-duplicate")
+    a["layer_del"] = _act(win, "De&lete Layer", win.delete_layer, None, "mdi6.delete-outline")
+    a["layer_merge"] = _act(win, "&Merge Down", win.merge_down, "Ctrl+E", "mdi6.layers-triple-outline")
+    a["layer_hide"] = _act(win, "&Show/Hide Layer", win.toggle_visible, None, "mdi6.eye-outline")
+    a["layer_lock"] = _act(win, "&Lock/Unlock Layer", win.toggle_lock, None, "mdi6.lock-outline")
+    a["zoom_in"] = _act(win, "Zoom &In", lambda: canvas.zoom_at(1.25), ["Ctrl+=", "Ctrl++", "+"], "mdi6.magnify-plus-outline")
+    a["zoom_out"] = _act(win, "Zoom &Out", lambda: canvas.zoom_at(0.8), ["Ctrl+-", "-"], "mdi6.magnify-minus-outline")
+    a["fit"] = _act(win, "&Fit to Window", canvas.fit, "Ctrl+0", "mdi6.fit-to-screen-outline")
+    a["actual"] = _act(win, "&Actual Pixels", lambda: canvas.set_scale(1.0), "Ctrl+1", "mdi6.magnify-scan")
+    a["bigger"] = _act(win, "Bigger Brush", tools.bigger, "]")
+    a["smaller"] = _act(win, "Smaller Brush", tools.smaller, "[")
+    a["generate"] = _act(win, "&Generate (SDEdit)", win.sdedit.generate, "Ctrl+Return", "mdi6.creation")
+    a["cancel"] = _act(win, "&Cancel Generation", win.cancel_all, "Esc", "mdi6.close-circle-outline")
+
+    group = QActionGroup(win)
+    group.setExclusive(True)
+    for key, icon, text, shortcut in TOOL_ACTIONS:
+        act = _act(win, text, lambda k=key: tools.set_tool(k), shortcut, icon)
+        act.setCheckable(True)
+        group.addAction(act)
+        a[f"tool_{key}"] = act
+    tools.tool_changed.connect(lambda k: a[f"tool_{k}"].setChecked(True))
+    a[f"tool_{tools.tool}"].setChecked(True)
+
+    doc.undo_stack.canUndoChanged.connect(a["undo"].setEnabled)
+    doc.undo_stack.canRedoChanged.connect(a["redo"].setEnabled)
+    a["undo"].setEnabled(False)
+    a["redo"].setEnabled(False)
+    return a
+
+
+def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
+    """Menus and toolbars; returns the Open Recent menu for the window to fill."""
+    bar = win.menuBar()
+    assert bar is not None
+    file = bar.addMenu("&File")
+    recent = QMenu("Open &Recent", win)
+    for key in ("new", "open"):
+        file.addAction(a[key])
+    file.addMenu(recent)
+    file.addSeparator()
+    for key in ("save", "save_as"):
+        file.addAction(a[key])
+    file.addSeparator()
+    file.addAction(a["quit"])
+    edit = bar.addMenu("&Edit")
+    edit.addAction(a["undo"])
+    edit.addAction(a["redo"])
+    select = bar.addMenu("&Select")
+    for key in ("select_all", "deselect", "invert", "feather"):
+        select.addAction(a[key])
+    layer = bar.addMenu("&Layer")
+    for key in ("layer_new", "layer_dup", "layer_del", "layer_merge", "layer_hide", "layer_lock"):
+        layer.addAction(a[key])
+    view = bar.addMenu("&View")
+    for key in ("zoom_in", "zoom_out", "fit", "actual"):
+        view.addAction(a[key])
+    tools_menu = bar.addMenu("&Tools")
+    for key, *_ in TOOL_ACTIONS:
+        tools_menu.addAction(a[f"tool_{key}"])
+    tools_menu.addSeparator()
+    tools_menu.addAction(a["bigger"])
+    tools_menu.addAction(a["smaller"])
+    gen = bar.addMenu("&Generate")
+    gen.addAction(a["generate"])
+    gen.addAction(a["cancel"])
+    win.view_menu = bar.addMenu("&Window")
+
+    main = QToolBar("Main")
+    main.setObjectName("main-toolbar")
+    main.setMovable(False)
+    for key in ("new", "open", "save", None, "undo", "redo", None, "zoom_out", "zoom_in", "fit", None, "deselect", "invert"):
+        if key is None:
+            main.addSeparator()
+        else:
+            main.addAction(a[key])
+    win.addToolBar(Qt.ToolBarArea.TopToolBarArea, main)
+
+    toolbox = QToolBar("Tools")
+    toolbox.setObjectName("tools-toolbar")
+    toolbox.setMovable(False)
+    for key, *_ in TOOL_ACTIONS:
+        toolbox.addAction(a[f"tool_{key}"])
+    win.addToolBar(Qt.ToolBarArea.LeftToolBarArea, toolbox)
+    return recent

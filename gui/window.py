@@ -1,0 +1,478 @@
+"""The main window: canvas in the middle, tools on the left, panels on the right, status at the bottom.
+It wires models to widgets and owns the file verbs and dialogs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QKeyEvent
+from PyQt6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QSpinBox,
+    QTabWidget,
+    QTextEdit,
+    QUndoView,
+    QWidget,
+)
+
+from .actions import build_actions, build_menus
+from .canvas import Canvas
+from .document import Document
+from .engines import EngineHolder, ModelChoice, list_model_choices
+from .generation import SDEditController
+from .imageio import OPEN_FILTER, SAVE_FILTER, FileFormatError, read_document, write_document
+from .layer import Layer
+from .ledits import LeditsController
+from .panels.brush import BrushPanel
+from .panels.layers import LayersPanel
+from .panels.ledits import LeditsPanel
+from .panels.sdedit import SDEditPanel
+from .pixels import feather
+from .recovery import AutoSaver, recent_files, remember_file
+from .tools import ShapeSelectTool, make_tools
+from .toolstate import ToolState
+from .worker import JobRunner
+
+TITLE = "NoiseBrush Studio"
+
+
+class MainWindow(QMainWindow):
+    error_shown = pyqtSignal(str, str)  # title, text (tests and logs listen)
+    saved = pyqtSignal(str)
+    _save_done = pyqtSignal(str, int, str)  # path, undo index at snapshot, error text ("" = ok)
+    _models_found = pyqtSignal(object)
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        engines: EngineHolder | None = None,
+        recovery_folder: Path | None = None,
+        autosave_s: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or QSettings("NoiseBrush", "Studio")
+        self.doc = Document(1024, 768, self)
+        self.tools = ToolState(self.settings, self)
+        self.engines = engines or EngineHolder()
+        self.runner = JobRunner(self)
+        self.sdedit = SDEditController(self.doc, self.engines, self.runner, self)
+        self.ledits = LeditsController(self.doc, self.engines, self.runner, self)
+        self.dialogs: list[QMessageBox] = []
+        self._saving = False
+
+        self.canvas = Canvas(self.doc, self.tools)
+        self.setCentralWidget(self.canvas)
+        self.tool_objects = make_tools(self.doc, self.tools, self.status_message)
+        for t in self.tool_objects.values():
+            if isinstance(t, ShapeSelectTool):
+                t.canvas_update = self.canvas.update
+        self.tools.tool_changed.connect(self._tool_changed)
+        self._tool_changed(self.tools.tool)
+
+        self.layers_panel = LayersPanel(self.doc)
+        self.brush_panel = BrushPanel(self.tools)
+        self.sdedit_panel = SDEditPanel(self.sdedit)
+        self.ledits_panel = LeditsPanel(self.ledits)
+        self.history = QUndoView(self.doc.undo_stack)
+        self.history.setEmptyLabel("Opened")
+        self.actions_by_name = build_actions(self)
+        self.view_menu: QMenu | None = None
+        self.recent_menu = build_menus(self, self.actions_by_name)
+        self._build_docks()
+        self._build_status()
+
+        gen_tabs = self.generate_tabs
+        self.sdedit.running_changed.connect(lambda on: self._running(on))
+        self.ledits.running_changed.connect(lambda on: self._running(on))
+        for ctl in (self.sdedit, self.ledits):
+            ctl.progress.connect(self._progress)
+            ctl.preview_changed.connect(self.canvas.set_preview)
+            ctl.message.connect(self.status_message)
+            ctl.error.connect(lambda text: self.show_error("Generation", text))
+        self.doc.path_changed.connect(self._update_title)
+        self.doc.undo_stack.cleanChanged.connect(lambda _: self._update_title())
+        self.canvas.cursor_moved.connect(self._cursor)
+        self.canvas.view_changed.connect(self._zoom_label)
+        self._save_done.connect(self._on_save_done)
+        self._models_found.connect(self._set_models)
+        gen_tabs.setCurrentIndex(0)
+
+        self.autosaver = AutoSaver(self.doc, recovery_folder, autosave_s or int(self.settings.value("autosave/seconds", 90)), self)
+        self._fill_recent()
+        self._update_title()
+        self.resize(1400, 900)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
+        self._load_models()
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(area, dock)
+        if self.view_menu is not None:
+            self.view_menu.addAction(dock.toggleViewAction())
+        return dock
+
+    def _build_docks(self) -> None:
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.generate_tabs = QTabWidget()
+        self.generate_tabs.addTab(self.sdedit_panel, "SDEdit")
+        self.generate_tabs.addTab(self.ledits_panel, "LEDITS")
+        gen = self._dock("Generate", self.generate_tabs, right, "dock-generate")
+        layers = self._dock("Layers", self.layers_panel, right, "dock-layers")
+        brush = self._dock("Tool Options", self.brush_panel, right, "dock-brush")
+        hist = self._dock("History", self.history, right, "dock-history")
+        self.splitDockWidget(gen, layers, Qt.Orientation.Vertical)
+        self.tabifyDockWidget(layers, hist)
+        self.splitDockWidget(layers, brush, Qt.Orientation.Vertical)
+        layers.raise_()
+        self.resizeDocks([gen, layers, brush], [420, 260, 200], Qt.Orientation.Vertical)
+        self.resizeDocks([gen], [360], Qt.Orientation.Horizontal)
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        assert bar is not None
+        self.step_label = QLabel("")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(160)
+        self.progress_bar.setTextVisible(False)
+        self.progress_bar.hide()
+        self.cursor_label = QLabel("")
+        self.cursor_label.setMinimumWidth(90)
+        self.zoom_label = QLabel("")
+        self.size_label = QLabel("")
+        for w in (self.step_label, self.progress_bar, self.cursor_label, self.size_label, self.zoom_label):
+            bar.addPermanentWidget(w)
+        self.doc.reset.connect(self._doc_size)
+        self._doc_size()
+
+    def _doc_size(self) -> None:
+        self.size_label.setText(f"{self.doc.width}\u00d7{self.doc.height}")
+
+    def _zoom_label(self) -> None:
+        self.zoom_label.setText(f"{self.canvas.scale * 100:.0f}%")
+
+    def _cursor(self, x: float, y: float) -> None:
+        self.cursor_label.setText(f"{int(x)}, {int(y)}")
+
+    def _tool_changed(self, key: str) -> None:
+        if self.canvas.tool is not None:
+            self.canvas.tool.cancel()
+        self.canvas.tool = self.tool_objects[key]
+        self.canvas.setCursor(Qt.CursorShape.OpenHandCursor if key == "pan" else Qt.CursorShape.CrossCursor)
+        self.canvas.update()
+
+    def _update_title(self) -> None:
+        name = Path(self.doc.path).name if self.doc.path else "Untitled"
+        self.setWindowTitle(f"{name}{' *' if self.doc.modified else ''} \u2014 {TITLE}")
+        self.setWindowModified(self.doc.modified)
+
+    def status_message(self, text: str) -> None:
+        bar = self.statusBar()
+        if bar is not None:
+            bar.showMessage(text, 6000)
+
+    # --- models -------------------------------------------------------------------------------
+
+    def _load_models(self) -> None:
+        def work() -> None:
+            self._models_found.emit(list_model_choices())
+
+        threading.Thread(target=work, daemon=True, name="nb-models").start()
+
+    def _set_models(self, models: list[ModelChoice]) -> None:
+        self.sdedit_panel.set_models(models)
+        self.ledits_panel.set_models(models)
+        self.ledits.load_vocabulary()
+        self.ledits.vocabulary_changed.connect(self.sdedit_panel.set_vocabulary)
+
+    # --- generation status --------------------------------------------------------------------
+
+    def _running(self, on: bool) -> None:
+        self.progress_bar.setVisible(on)
+        self.progress_bar.setRange(0, 0)
+        if not on:
+            self.step_label.setText("")
+
+    def _progress(self, step: int, total: int, left: float) -> None:
+        self.progress_bar.setRange(0, max(1, total))
+        self.progress_bar.setValue(step)
+        eta = f" \u00b7 {left:.0f} s left" if left >= 0 else ""
+        self.step_label.setText(f"step {step}/{total}{eta}")
+
+    def cancel_all(self) -> None:
+        if self.sdedit.running:
+            self.sdedit.cancel()
+        elif self.ledits.running:
+            self.ledits.cancel()
+        elif self.canvas.tool is not None:
+            self.canvas.tool.cancel()
+
+    # --- selection verbs ----------------------------------------------------------------------
+
+    def select_all(self) -> None:
+        self.doc.set_selection(np.full((self.doc.height, self.doc.width), 255, np.uint8), "Select all")
+
+    def deselect(self) -> None:
+        self.doc.set_selection(np.zeros((self.doc.height, self.doc.width), np.uint8), "Deselect")
+
+    def invert_selection(self) -> None:
+        self.doc.set_selection(255 - self.doc.selection.mask, "Invert selection")
+
+    def feather_selection(self, radius: float | None = None) -> None:
+        if self.doc.selection.is_empty:
+            self.status_message("Nothing is selected to feather")
+            return
+        if radius is None:
+            value, ok = QInputDialog.getInt(self, "Feather selection", "Radius (pixels):", self.tools.feather, 1, 500)
+            if not ok:
+                return
+            self.tools.feather = radius = value
+        self.doc.set_selection(feather(self.doc.selection.mask, radius), f"Feather {radius:g} px")
+
+    # --- layer verbs --------------------------------------------------------------------------
+
+    def _with_active(self, fn: Callable[[Layer], Any]) -> None:
+        if self.doc.active is not None:
+            fn(self.doc.active)
+
+    def duplicate_layer(self) -> None:
+        self._with_active(self.doc.duplicate_layer)
+
+    def delete_layer(self) -> None:
+        self._with_active(self.doc.delete_layer)
+
+    def merge_down(self) -> None:
+        self._with_active(self.doc.merge_down)
+
+    def toggle_visible(self) -> None:
+        self._with_active(lambda la: self.doc.set_layer_property(la, "visible", not la.visible))
+
+    def toggle_lock(self) -> None:
+        self._with_active(lambda la: self.doc.set_layer_property(la, "locked", not la.locked))
+
+    # --- files --------------------------------------------------------------------------------
+
+    def maybe_save(self) -> bool:
+        """Ask about unsaved changes; False if the user cancelled."""
+        if not self.doc.modified:
+            return True
+        answer = QMessageBox.question(
+            self,
+            TITLE,
+            f"Save changes to \u201c{Path(self.doc.path).name if self.doc.path else 'Untitled'}\u201d before closing?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save(background=False)
+        return True
+
+    def new_document(self) -> None:
+        if not self.maybe_save():
+            return
+        w, ok = QInputDialog.getInt(self, "New image", "Width (pixels):", self.doc.width, 8, 16384)
+        if not ok:
+            return
+        h, ok = QInputDialog.getInt(self, "New image", "Height (pixels):", self.doc.height, 8, 16384)
+        if ok:
+            self.doc.new(w, h)
+
+    def open_dialog(self) -> None:
+        if not self.maybe_save():
+            return
+        start = str(self.settings.value("files/last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> bool:
+        """Open a file; on failure an error dialog names the problem and the document stays as it was."""
+        try:
+            w, h, layers = read_document(path)
+        except (FileFormatError, OSError) as e:
+            self.show_error("Cannot open file", f"{Path(path).name}: {e}")
+            return False
+        if not layers:
+            self.show_error("Cannot open file", f"{Path(path).name} has no layers")
+            return False
+        self.doc.load(w, h, layers, path if path.lower().endswith(".ora") else None)
+        if not path.lower().endswith(".ora"):
+            self.doc.path = None
+            self._flat_source = path
+        self.settings.setValue("files/last_dir", str(Path(path).parent))
+        remember_file(self.settings, path)
+        self._fill_recent()
+        self._update_title()
+        self.status_message(f"Opened {Path(path).name}: {w}\u00d7{h}, {len(layers)} layer(s)")
+        return True
+
+    _flat_source: str | None = None
+
+    def save(self, background: bool = True) -> bool:
+        if self.doc.path is None:
+            return self.save_as(background)
+        return self.save_to(self.doc.path, background)
+
+    def save_as(self, background: bool = True) -> bool:
+        start = self.doc.path or self._flat_source or str(Path(str(self.settings.value("files/last_dir", Path.home()))) / "untitled.ora")
+        start = str(Path(start).with_suffix(".ora")) if not start.lower().endswith(".ora") else start
+        path, _ = QFileDialog.getSaveFileName(self, "Save image", start, SAVE_FILTER)
+        if not path:
+            return False
+        if not Path(path).suffix:
+            path += ".ora"
+        return self.save_to(path, background)
+
+    def save_to(self, path: str, background: bool = True) -> bool:
+        """Write the document; .ora keeps layers, other formats get the flattened image.
+        In the background the pixels are copied first so painting can go on while it writes."""
+        if self._saving:
+            self.status_message("Still saving the previous copy\u2026")
+            return False
+        doc = self.doc
+        layers = [Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked) for la in doc.layers]
+        w, h, index = doc.width, doc.height, doc.undo_stack.index()
+
+        def write() -> str:
+            try:
+                write_document(path, w, h, layers)
+                return ""
+            except (FileFormatError, OSError, ValueError) as e:
+                return str(e)
+
+        if not background:
+            err = write()
+            self._on_save_done(path, index, err)
+            return not err
+        self._saving = True
+        self.status_message(f"Saving {Path(path).name}\u2026")
+        threading.Thread(target=lambda: self._save_done.emit(path, index, write()), daemon=True, name="nb-save").start()
+        return True
+
+    def _on_save_done(self, path: str, index: int, error: str) -> None:
+        self._saving = False
+        if error:
+            self.show_error("Cannot save file", f"{Path(path).name}: {error}")
+            return
+        layered = path.lower().endswith(".ora")
+        if layered and self.doc.undo_stack.index() == index:
+            self.doc.mark_saved(path)
+            self.autosaver.clear()
+        elif layered:
+            self.doc.path = path
+            self.doc.path_changed.emit()
+        remember_file(self.settings, path)
+        self._fill_recent()
+        note = "" if layered else " (flattened; save as .ora to keep layers)"
+        self.status_message(f"Saved {Path(path).name}{note}")
+        self.saved.emit(path)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        files = recent_files(self.settings)
+        for p in files:
+            act = self.recent_menu.addAction(Path(p).name)
+            assert act is not None
+            act.setToolTip(p)
+            act.triggered.connect(lambda _=False, p=p: self.maybe_save() and self.open_path(p))
+        self.recent_menu.setEnabled(bool(files))
+
+    def offer_recovery(self) -> None:
+        """After a crash, offer the autosaved copy."""
+        found = self.autosaver.pending()
+        if found is None:
+            return
+        file, source = found
+        answer = QMessageBox.question(
+            self,
+            TITLE,
+            "NoiseBrush did not close cleanly last time. Restore the autosaved copy"
+            + (f" of \u201c{Path(source).name}\u201d" if source else "")
+            + "?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes and self.open_path(str(file)):
+            self.doc.path = source
+            self.doc.undo_stack.resetClean()  # recovered work is unsaved work
+            self._update_title()
+        else:
+            self.autosaver.clear()
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def show_error(self, title: str, text: str) -> QMessageBox:
+        """A window-modal error dialog that does not block the event loop."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _=0, b=box: self.dialogs.remove(b) if b in self.dialogs else None)
+        self.dialogs.append(box)
+        box.open()
+        self.error_shown.emit(title, text)
+        self.status_message(text.splitlines()[0] if text else title)
+        return box
+
+    # --- events -------------------------------------------------------------------------------
+
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802
+        """Space held anywhere but in a text field pans the canvas."""
+        if event is not None and event.type() in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            assert isinstance(event, QKeyEvent)
+            if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+                focus = QApplication.focusWidget()
+                if not isinstance(focus, (QLineEdit, QTextEdit, QPlainTextEdit, QSpinBox)) and self.isActiveWindow():
+                    self.canvas.set_temp_pan(event.type() == QEvent.Type.KeyPress)
+                    return True
+        return super().eventFilter(obj, event)
+
+    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802
+        assert event is not None
+        if not self.maybe_save():
+            event.ignore()
+            return
+        if self.runner.busy:
+            self.runner.cancel()
+            self.runner.wait(30000)
+        self.tools.save()
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.autosaver.clear()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        event.accept()
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not getattr(self, "_shown_once", False):
+            self._shown_once = True
+            self.autosaver.start()
+            QTimer.singleShot(0, self.canvas.fit)
