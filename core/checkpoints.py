@@ -97,6 +97,7 @@ def load_single_file(path: Path, device: torch.device, dtype: torch.dtype) -> Pr
     quiet_libraries()
     family = detect_family(read_keys(path))
     import diffusers
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
 
     pipe_cls: Any = getattr(diffusers, FAMILIES[family][0])
     config = config_folder(family)
@@ -104,7 +105,7 @@ def load_single_file(path: Path, device: torch.device, dtype: torch.dtype) -> Pr
         pipe = pipe_cls.from_single_file(
             str(path), config=str(config), local_files_only=True, torch_dtype=dtype
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError) as e:
         raise BadInput(
             f"could not load {path} as {family} with configs from {config}: {str(e).splitlines()[0]}"
         ) from None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
+from .prior_model import export_prior
 from .training import TrainConfig, config_from_json, train
 
 
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         f"step {result.step}, loss {result.loss:.4f}, {result.seconds:.0f} s; last checkpoint: {result.last_checkpoint}"
     )
     if args.export and result.last_checkpoint:
-        shutil.copytree(result.last_checkpoint / "prior", args.export, dirs_exist_ok=True)
+        export_prior(result.last_checkpoint / "prior", args.export)
         print(f"exported {args.export}")
     return 0
 

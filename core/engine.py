@@ -15,9 +15,9 @@ from .errors import BadInput
 from .images import flatten
 from .masks import Box, composite, feather, pad_to_multiple, work_box
 from .models import resolve_model
-from .priors import Prior, load_prior, to_uint8
+from .priors import Prior, compile_prior, load_prior, to_uint8
 from .progress import Progress, ProgressCallback
-from .requests import SDEditRequest
+from .requests import LeditsRequest, SDEditRequest
 from .samplers import Step, sdedit_ve, sdedit_vp, ve_sigmas
 
 
@@ -37,9 +37,10 @@ def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
 class Engine:
     """Runs requests one at a time, keeping the most recently used priors loaded."""
 
-    def __init__(self, max_priors: int = 1) -> None:
+    def __init__(self, max_priors: int = 1, compile: bool = False) -> None:
         self._priors: OrderedDict[tuple[str, str, torch.dtype], Prior] = OrderedDict()
         self._max = max_priors
+        self._compile = compile  # opt-in torch.compile of the denoiser: slow first run, faster steps after
         self._lock = threading.RLock()
 
     # -- priors ------------------------------------------------------------------------------
@@ -54,6 +55,8 @@ class Engine:
             while len(self._priors) >= self._max:
                 self._priors.popitem(last=False)
             prior = _load(path, dev, dtype)
+            if self._compile:
+                compile_prior(prior)
             self._priors[key] = prior
             return prior
 
@@ -66,11 +69,22 @@ class Engine:
         req.validate()
         if req.strength == 0.0:
             return [req.guide.copy() for _ in range(req.variations)]  # t0 = 0: nothing is noised
-        if req.mask is not None and not (req.mask > 0).any():
+        if req.mask is not None and not float(req.mask.max()) > 0.0:  # max: no canvas-sized temporary
             return [req.guide.copy() for _ in range(req.variations)]  # nothing may change
         with self._lock:
             prior = self.prior(req.model, req.device)
             return _sdedit(prior, req, callback)
+
+    # -- LEDITS --------------------------------------------------------------------------------
+    def ledits(self, req: LeditsRequest, callback: ProgressCallback | None = None) -> np.ndarray:
+        """LEDITS (Tsaban & Passos 2023): edit-friendly DDPM inversion, cached per image, then SEGA."""
+        from .ledits import InversionCache, ledits
+
+        req.validate()
+        with self._lock:
+            if not hasattr(self, "inversions"):
+                self.inversions = InversionCache()  # bounded in bytes, least recently used evicted
+            return ledits(self.prior(req.model, req.device), req, self.inversions, callback)
 
 
 def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:
@@ -82,9 +96,10 @@ def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:
 
 
 def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None) -> list[np.ndarray]:
-    guide_rgb = flatten(req.guide)  # transparent paint sits on white paper
-    box = work_box(req.mask, guide_rgb.shape[:2], req.context, prior.multiple)
-    crop = guide_rgb[box.slices]
+    box = work_box(req.mask, req.guide.shape[:2], req.context, prior.multiple)
+    # Only the crop is converted: a big canvas never becomes a float array (transparent paint sits on white).
+    crop = flatten(req.guide[box.slices])
+    prior.set_low_memory(req.low_memory)
     mask_crop = None if req.mask is None else req.mask[box.slices].astype(np.float32)
     steps = req.steps or prior.default_steps
     guidance = prior.default_guidance if req.guidance is None else req.guidance
@@ -121,7 +136,7 @@ def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None)
                 report,
             )
         images = to_uint8(_decode_rows(prior, x)[:, :, :h, :w])
-    return [_paste(req, guide_rgb, box, img, mask_crop) for img in images]
+    return [_paste(req, box, img, mask_crop) for img in images]
 
 
 def _decode_rows(prior: Prior, x: torch.Tensor) -> torch.Tensor:
@@ -140,9 +155,7 @@ def _model_mask(mask: np.ndarray, size: tuple[int, int], prior: Prior) -> torch.
     return m.to(prior.dtype)
 
 
-def _paste(
-    req: SDEditRequest, guide_rgb: np.ndarray, box: Box, generated: np.ndarray, mask: np.ndarray | None
-) -> np.ndarray:
+def _paste(req: SDEditRequest, box: Box, generated: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Put a generated crop back; outside the (feathered) mask the guide's bytes are untouched."""
     if mask is None:
         return generated  # the whole image was regenerated: an opaque RGB result

@@ -90,7 +90,7 @@ class JobQueue:
         engine_factory: Callable[[], EngineLike],
         *,
         max_queued: int = 64,
-        keep_finished: int = 200,
+        keep_finished: int = 32,
         preview_interval: float = 0.5,
     ) -> None:
         self._engine_factory = engine_factory

@@ -33,11 +33,15 @@ def work_box(mask: np.ndarray | None, shape: tuple[int, int], context: int, mult
     the mask is empty, the whole image is the box.
     """
     h, w = shape
-    if mask is None or not (mask > 0).any():
+    if mask is None:
         return Box(0, 0, w, h)
-    ys, xs = np.nonzero(mask > 0)
-    y0, y1 = max(int(ys.min()) - context, 0), min(int(ys.max()) + 1 + context, h)
-    x0, x1 = max(int(xs.min()) - context, 0), min(int(xs.max()) + 1 + context, w)
+    # row and column maxima: O(H + W) memory however big the canvas, unlike nonzero() on the whole mask
+    ys = np.flatnonzero(mask.max(axis=1) > 0)
+    xs = np.flatnonzero(mask.max(axis=0) > 0)
+    if ys.size == 0:
+        return Box(0, 0, w, h)
+    y0, y1 = max(int(ys[0]) - context, 0), min(int(ys[-1]) + 1 + context, h)
+    x0, x1 = max(int(xs[0]) - context, 0), min(int(xs[-1]) + 1 + context, w)
     y0, y1 = _grow(y0, y1, h, multiple)
     x0, x1 = _grow(x0, x1, w, multiple)
     return Box(x0, y0, x1 - x0, y1 - y0)

@@ -75,9 +75,18 @@ def _hub_snapshot(repo_id: str) -> Path | None:
     except ImportError:  # pragma: no cover - huggingface_hub comes with diffusers
         return None
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True))
+        return Path(snapshot_download(repo_id, local_files_only=True, cache_dir=hub_cache()))
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
+
+
+def hub_cache() -> str | None:
+    """The hub cache the environment names now; huggingface_hub reads HF_HUB_CACHE once, at its import."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    return None
 
 
 def folder_kind(path: Path) -> str:
@@ -124,7 +133,7 @@ def list_models() -> list[ModelInfo]:
     try:
         from huggingface_hub import scan_cache_dir
 
-        cache = scan_cache_dir()
+        cache = scan_cache_dir(hub_cache())
     except Exception:  # an absent or unreadable cache simply has nothing to list
         return found
     for repo in sorted(cache.repos, key=lambda r: r.repo_id):

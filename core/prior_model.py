@@ -207,6 +207,20 @@ def save_prior(prior: Prior, folder: Path, **meta: object) -> None:
     (folder / "noisebrush.json").write_text(json.dumps(prior.meta, indent=2) + "\n")
 
 
+def export_prior(source: Path, target: Path, **settings: object) -> None:
+    """Copy a model folder (e.g. a checkpoint's EMA prior) to `target`, merging `settings` into noisebrush.json
+    (default_steps, default_guidance, good_sizes, ...). Weights are copied byte for byte."""
+    import shutil
+
+    target.mkdir(parents=True, exist_ok=True)
+    for part in ("unet", "text_encoder", "tokenizer", "scheduler"):
+        shutil.rmtree(target / part, ignore_errors=True)
+        shutil.copytree(source / part, target / part)
+    shutil.copy2(source / "model_index.json", target / "model_index.json")
+    meta = json.loads((source / "noisebrush.json").read_text())
+    (target / "noisebrush.json").write_text(json.dumps({**meta, **settings}, indent=2) + "\n")
+
+
 def load_prior(folder: Path, device: str | torch.device = "cpu") -> Prior:
     """Read a folder written by `save_prior` (or any folder of the same layout)."""
     folder = Path(folder)

@@ -68,6 +68,8 @@ class Prior:
     text_encoder_2: Any = None
     tokenizer_2: Any = None
     settings: dict[str, Any] = field(default_factory=dict)
+    low_memory: bool = False  # see set_low_memory
+    _processors: dict[str, Any] | None = field(default=None, repr=False)
 
     # -- what kind of prior this is -------------------------------------------------------------
     @property
@@ -216,6 +218,27 @@ class Prior:
         uncond, text = out.chunk(2)
         return uncond + cond.guidance * (text - uncond)
 
+    def set_low_memory(self, on: bool) -> None:
+        """Sliced attention and a tiled VAE (diffusers' enable_* switches): lower peak memory, somewhat slower.
+
+        Tiling only changes images larger than the VAE's tile (its sample_size); smaller ones decode as before.
+        """
+        if on == self.low_memory:
+            return
+        if hasattr(self.unet, "set_attention_slice"):
+            if on:
+                self._processors = dict(self.unet.attn_processors)
+                self.unet.set_attention_slice("auto")
+            elif self._processors is not None:
+                self.unet.set_attn_processor(self._processors)
+                self._processors = None
+        if self.vae is not None:
+            if on:
+                self.vae.enable_tiling()
+            else:
+                self.vae.disable_tiling()
+        self.low_memory = on
+
     # -- pixels <-> the space the model works in ----------------------------------------------
     @torch.no_grad()
     def encode(self, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
@@ -361,6 +384,11 @@ def prior_to(prior: Prior, device: torch.device) -> None:
             part.to(device)
             if device.type == "cuda":
                 part.to(memory_format=torch.channels_last)
+
+
+def compile_prior(prior: Prior) -> None:
+    """Opt-in torch.compile of the UNet in place (the module keeps its type and config)."""
+    prior.unet.compile(mode="max-autotune-no-cudagraphs" if prior.device.type == "cuda" else None)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -35,6 +35,7 @@ class SDEditRequest:
     device: str = "auto"
     feather: int = 8  # pixels of seam blending inside the mask border
     context: int = 64  # pixels of context around the mask's bounding box when cropping
+    low_memory: bool = False  # sliced attention and tiled VAE: slower, for 4-8 GB cards and big crops
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
@@ -79,13 +80,18 @@ class Concept:
 
 @dataclass
 class LeditsRequest:
-    """Everything one LEDITS run needs: edit-friendly DDPM inversion then SEGA regeneration."""
+    """Everything one LEDITS run needs: edit-friendly DDPM inversion then SEGA regeneration.
+
+    `steps` counts the whole schedule; the highest round(steps * skip) timesteps are neither inverted nor
+    regenerated, so a run makes steps - round(steps * skip) model calls to invert (none when the inversion is
+    cached) and as many batched calls to edit. `mask` (H, W) in [0, 1]: 1 = may change, 0 = kept bit-identical.
+    """
 
     image: np.ndarray
     concepts: list[Concept] = field(default_factory=list)
     mask: np.ndarray | None = None
     model: str = "default"
-    steps: int | None = None
+    steps: int | None = None  # None: the prior's own default, at most 100
     skip: float = 0.15  # fraction of the highest timesteps not regenerated
     source_prompt: str = ""
     target_prompt: str = ""
@@ -93,25 +99,52 @@ class LeditsRequest:
     guidance: float = 7.5  # target prompt's guidance, used only with a target prompt
     momentum: float = 0.3
     momentum_beta: float = 0.6
+    threshold_over: str = "channel"  # "channel": SEGA's per-channel quantile; "pixel": diffusers' LEDITS++
     seed: int = 0
     device: str = "auto"
     feather: int = 8
 
     def validate(self) -> None:
+        """Fail at the edge with a message that says what is wrong and what is allowed."""
         _check_image(self.image, "image")
-        if self.mask is not None and self.mask.shape != self.image.shape[:2]:
-            raise BadInput("mask must be the same size as the image")
+        if self.mask is not None:
+            if not isinstance(self.mask, np.ndarray) or self.mask.ndim != 2:
+                raise BadInput(f"mask must be a single-channel (H, W) array, got shape {np.shape(self.mask)}")
+            if self.mask.shape != self.image.shape[:2]:
+                raise BadInput(
+                    f"mask is {self.mask.shape[1]}x{self.mask.shape[0]} but the image is "
+                    f"{self.image.shape[1]}x{self.image.shape[0]}; they must be the same size"
+                )
         if not 0.0 <= self.skip < 1.0:
             raise BadInput(f"skip must be in [0, 1), got {self.skip}")
         if self.steps is not None and not 1 <= self.steps <= 1000:
             raise BadInput(f"steps must be between 1 and 1000, got {self.steps}")
+        if len(self.concepts) > 16:
+            raise BadInput(f"at most 16 concepts per edit, got {len(self.concepts)}")
         for c in self.concepts:
             if not c.text.strip():
                 raise BadInput("a concept needs a word or phrase")
             if not 0.0 < c.threshold < 1.0:
                 raise BadInput(f"concept threshold must be in (0, 1), got {c.threshold}")
+            if not 0.0 <= c.scale <= 100.0:
+                raise BadInput(f"concept scale must be in [0, 100], got {c.scale}; remove negates it")
+            if c.warmup < 0:
+                raise BadInput(f"concept warm-up must be >= 0 steps, got {c.warmup}")
+        for name, value in (("source guidance", self.source_guidance), ("guidance", self.guidance)):
+            if not 0.0 <= value <= 100.0:
+                raise BadInput(f"{name} must be between 0 and 100, got {value}")
+        if not 0.0 <= self.momentum <= 10.0:
+            raise BadInput(f"momentum must be between 0 and 10, got {self.momentum}")
+        if not 0.0 <= self.momentum_beta < 1.0:
+            raise BadInput(f"momentum beta must be in [0, 1), got {self.momentum_beta}")
+        if self.threshold_over not in ("channel", "pixel"):
+            raise BadInput(f"threshold_over must be 'channel' or 'pixel', got {self.threshold_over!r}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise BadInput(f"unknown device {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
+        if self.feather < 0:
+            raise BadInput("feather must be >= 0 pixels")
+        if not 0 <= self.seed < 2**63:
+            raise BadInput(f"seed must be in [0, 2^63), got {self.seed}")
 
 
 def _check_image(img: np.ndarray, name: str) -> None:

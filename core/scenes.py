@@ -14,6 +14,7 @@ colour regions into blobs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -366,3 +367,27 @@ class _Canvas:
 
     def to_uint8(self) -> np.ndarray:
         return (np.clip(self.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+# Held-out seeds of the shipped sample guides (resources/samples), chosen for variety: name -> scene index.
+SAMPLE_GUIDES = {"guide_sunset": 0, "guide_lake": 1, "guide_mountains": 4, "guide_night": 7, "guide_snow": 10}
+SAMPLE_SEED = 424242
+
+
+def write_sample_guides(folder: Path, size: int = 256) -> list[Path]:
+    """Write the sample stroke guides (and the scenes they came from) plus `mask_sky.png`, a soft ellipse over
+    the upper sky (white = may change), to `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, index in SAMPLE_GUIDES.items():
+        scene = render(np.random.default_rng([SAMPLE_SEED, index, 1]), size)
+        guide = strokes(scene.image, np.random.default_rng([SAMPLE_SEED, index, 2]))
+        for suffix, image in (("", guide), ("_scene", scene.image)):
+            path = folder / f"{name}{suffix}.png"
+            Image.fromarray(image).save(path)
+            written.append(path)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    ellipse = ((yy - 0.22) / 0.18) ** 2 + ((xx - 0.5) / 0.38) ** 2
+    mask = (np.clip((1.15 - ellipse) / 0.3, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(mask, mode="L").save(folder / "mask_sky.png")
+    return [*written, folder / "mask_sky.png"]

@@ -85,8 +85,8 @@ class _Results:
     def get(self, job: Job) -> list[str]:
         with self._lock:
             if job.id not in self._cache:
-                if len(self._cache) > 256:
-                    self._cache.clear()
+                if len(self._cache) >= 32:  # the queue forgets old jobs too; results can be large
+                    self._cache.pop(next(iter(self._cache)))
                 self._cache[job.id] = [wire.encode_png(r) for r in job.results]
             return self._cache[job.id]
 

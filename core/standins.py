@@ -138,7 +138,7 @@ def sd_components(seed: int = 0, size: str = "tiny", scheduler: str = "PNDMSched
 
     torch.manual_seed(seed)
     if size == "sd15":
-        unet = UNet2DConditionModel(cross_attention_dim=768)  # the defaults are SD 1.5's UNet
+        unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64)  # the defaults are SD 1.5's UNet
         vae = AutoencoderKL(
             block_out_channels=(128, 256, 512, 512),
             down_block_types=("DownEncoderBlock2D",) * 4,
@@ -296,3 +296,150 @@ def tiny_sdxl(folder: Path, seed: int = 0) -> Path:
         force_zeros_for_empty_prompt=True,
     )
     return folder
+
+
+# -- single-file export (A1111 / original LDM key names) --------------------------------------------
+_LDM_UNET_RESNET = {
+    "norm1.": "in_layers.0.",
+    "conv1.": "in_layers.2.",
+    "time_emb_proj.": "emb_layers.1.",
+    "norm2.": "out_layers.0.",
+    "conv2.": "out_layers.3.",
+    "conv_shortcut.": "skip_connection.",
+}
+_LDM_VAE_RESNET = {"conv_shortcut.": "nin_shortcut."}
+_LDM_VAE_ATTENTION = {
+    "group_norm.": "norm.",
+    "to_q.": "q.",
+    "to_k.": "k.",
+    "to_v.": "v.",
+    "to_out.0.": "proj_out.",
+}
+
+
+def _ldm_unet_prefixes(config: Any) -> list[tuple[str, str, dict[str, str]]]:
+    """(diffusers prefix, LDM prefix, suffix renames) for a UNet2DConditionModel, in the LDM block numbering.
+
+    LDM numbers its blocks flat: input_blocks.0 is conv_in, then each level has `layers` resnet(+attention)
+    blocks and one downsampler; output_blocks has `layers + 1` blocks per level, the last one carrying the
+    upsampler after the resnet and the attention (index 2) or the resnet alone (index 1).
+    """
+    layers = config.layers_per_block
+    levels = len(config.block_out_channels)
+    out: list[tuple[str, str, dict[str, str]]] = [
+        ("time_embedding.linear_1.", "time_embed.0.", {}),
+        ("time_embedding.linear_2.", "time_embed.2.", {}),
+        ("conv_in.", "input_blocks.0.0.", {}),
+        ("conv_norm_out.", "out.0.", {}),
+        ("conv_out.", "out.2.", {}),
+        ("mid_block.resnets.0.", "middle_block.0.", _LDM_UNET_RESNET),
+        ("mid_block.attentions.0.", "middle_block.1.", {}),
+        ("mid_block.resnets.1.", "middle_block.2.", _LDM_UNET_RESNET),
+    ]
+    for b in range(levels):
+        for i in range(layers):
+            n = 1 + b * (layers + 1) + i
+            out.append((f"down_blocks.{b}.resnets.{i}.", f"input_blocks.{n}.0.", _LDM_UNET_RESNET))
+            out.append((f"down_blocks.{b}.attentions.{i}.", f"input_blocks.{n}.1.", {}))
+        out.append(
+            (f"down_blocks.{b}.downsamplers.0.conv.", f"input_blocks.{(b + 1) * (layers + 1)}.0.op.", {})
+        )
+        has_attention = "CrossAttn" in config.up_block_types[b]
+        for i in range(layers + 1):
+            n = b * (layers + 1) + i
+            out.append((f"up_blocks.{b}.resnets.{i}.", f"output_blocks.{n}.0.", _LDM_UNET_RESNET))
+            out.append((f"up_blocks.{b}.attentions.{i}.", f"output_blocks.{n}.1.", {}))
+        last = b * (layers + 1) + layers
+        out.append(
+            (
+                f"up_blocks.{b}.upsamplers.0.conv.",
+                f"output_blocks.{last}.{2 if has_attention else 1}.conv.",
+                {},
+            )
+        )
+    return out
+
+
+def _ldm_vae_prefixes(config: Any) -> list[tuple[str, str, dict[str, str]]]:
+    """(diffusers prefix, LDM prefix, suffix renames) for an AutoencoderKL; the decoder's levels run reversed."""
+    levels = len(config.block_out_channels)
+    out: list[tuple[str, str, dict[str, str]]] = [
+        ("quant_conv.", "quant_conv.", {}),
+        ("post_quant_conv.", "post_quant_conv.", {}),
+    ]
+    for part in ("encoder", "decoder"):
+        out += [
+            (f"{part}.conv_in.", f"{part}.conv_in.", {}),
+            (f"{part}.conv_out.", f"{part}.conv_out.", {}),
+            (f"{part}.conv_norm_out.", f"{part}.norm_out.", {}),
+            (f"{part}.mid_block.resnets.0.", f"{part}.mid.block_1.", _LDM_VAE_RESNET),
+            (f"{part}.mid_block.resnets.1.", f"{part}.mid.block_2.", _LDM_VAE_RESNET),
+            (f"{part}.mid_block.attentions.0.", f"{part}.mid.attn_1.", _LDM_VAE_ATTENTION),
+        ]
+    for b in range(levels):
+        out.append(
+            (f"encoder.down_blocks.{b}.downsamplers.0.conv.", f"encoder.down.{b}.downsample.conv.", {})
+        )
+        up = levels - 1 - b
+        out.append((f"decoder.up_blocks.{b}.upsamplers.0.conv.", f"decoder.up.{up}.upsample.conv.", {}))
+        for i in range(config.layers_per_block + 1):
+            out.append(
+                (f"encoder.down_blocks.{b}.resnets.{i}.", f"encoder.down.{b}.block.{i}.", _LDM_VAE_RESNET)
+            )
+            out.append(
+                (f"decoder.up_blocks.{b}.resnets.{i}.", f"decoder.up.{up}.block.{i}.", _LDM_VAE_RESNET)
+            )
+    return out
+
+
+def _rename(
+    state: dict[str, torch.Tensor], prefixes: list[tuple[str, str, dict[str, str]]], root: str
+) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = next(((d, ldm, sub) for d, ldm, sub in prefixes if key.startswith(d)), None)
+        if match is None:
+            raise KeyError(f"no LDM name for {key}")
+        d, ldm, sub = match
+        rest = key[len(d) :]
+        for old, new in sub.items():
+            if rest.startswith(old):
+                rest = new + rest[len(old) :]
+                break
+        out[root + ldm + rest] = value.detach().clone().contiguous()
+    return out
+
+
+def ldm_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    """A Stable Diffusion 1.x diffusers folder's weights under the original LDM / A1111 key names."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    unet = UNet2DConditionModel.from_pretrained(folder / "unet")
+    vae = AutoencoderKL.from_pretrained(folder / "vae")
+    text = CLIPTextModel.from_pretrained(folder / "text_encoder")
+    state = _rename(unet.state_dict(), _ldm_unet_prefixes(unet.config), "model.diffusion_model.")
+    vae_state = _rename(vae.state_dict(), _ldm_vae_prefixes(vae.config), "first_stage_model.")
+    for key, value in vae_state.items():
+        if ".mid.attn_1." in key and key.endswith(".weight") and value.ndim == 2:
+            value = value[:, :, None, None].contiguous()  # LDM's VAE attention uses 1x1 convolutions
+        state[key] = value
+    for key, value in text.state_dict().items():
+        if key.endswith("position_ids"):
+            continue
+        name = key if key.startswith("text_model.") else "text_model." + key  # transformers >= 5.6 is flat
+        state["cond_stage_model.transformer." + name] = value.detach().clone().contiguous()
+    return state
+
+
+def export_single_file(folder: Path, out: Path) -> Path:
+    """Write a tiny_sd folder as one A1111-style checkpoint: `.safetensors`, or a weights-only `.ckpt` pickle."""
+    state = ldm_state_dict(folder)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(out))
+    else:
+        torch.save({"state_dict": state}, out)
+    return out

@@ -38,18 +38,21 @@ class TrainConfig:
     out: str = "runs/prior"
     data: str = "procedural"  # or a folder of images
     size: int = 64
-    batch: int = 24
-    steps: int = 3000
+    batch: int = 16
+    steps: int = 4000
     lr: float = 5e-4
     warmup: int = 100
-    ema_decay: float = 0.999
+    ema_decay: float = 0.998
     cfg_dropout: float = 0.15  # share of empty prompts, so the unconditional prediction is learned too
     word_keep: float = 0.6  # each true concept word is kept in the caption with this probability
     crop_share: float = 0.3  # procedural only: share of crops from scenes rendered at twice the size
-    checkpoint_every: int = 250
+    checkpoint_every: int = 400
     keep_states: int = 2  # full optimiser states kept for resuming; EMA priors of all checkpoints are kept
-    sample_steps: int = 25
+    sample_steps: int = 20
     sample_guidance: float = 3.0
+    # Written into every checkpoint's noisebrush.json: what the engine uses when a request leaves them unset.
+    default_steps: int = 50
+    default_guidance: float = 3.0
     seed: int = 0
     threads: int = 0  # 0: leave torch's default
     device: str = "auto"
@@ -215,6 +218,7 @@ def train(
     data = make_data(config)
     config.prior.vocabulary = data.vocabulary
     config.prior.sample_size = config.size
+    torch.manual_seed(config.seed)  # the initial weights, so a seed names a whole run
     prior = build_prior(config.prior, out / "build")
     prior.to(device)
     params = [*prior.unet.parameters(), *prior.text_encoder.parameters()]
@@ -276,7 +280,11 @@ def save_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     averaged = ema_prior(prior, ema)
-    save_prior(averaged, tmp / "prior", step=step, train_loss=round(loss, 5), seed=config.seed)
+    save_prior(
+        averaged, tmp / "prior", step=step, train_loss=round(loss, 5), seed=config.seed,
+        default_steps=config.default_steps, default_guidance=config.default_guidance,
+        good_sizes=f"trained at {config.size}x{config.size}; any multiple of 8 runs",
+    )
     state = {
         "step": step,
         "unet": prior.unet.state_dict(),

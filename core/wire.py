@@ -138,6 +138,10 @@ def decode_png(data: str, name: str, max_pixels: int, *, mask: bool = False) -> 
         raise BadInput(f"{name} is not valid base64") from None
     try:
         img = Image.open(io.BytesIO(raw))
+    except Image.DecompressionBombError:
+        raise TooLarge(
+            f"{name} has far more pixels than this server accepts (at most {max_pixels})"
+        ) from None
     except Exception:
         raise BadInput(f"{name} is not a PNG image") from None
     if img.format != "PNG":

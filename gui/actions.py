@@ -70,8 +70,12 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     a["layer_merge"] = _act(win, "&Merge Down", win.merge_down, "Ctrl+E", "mdi6.layers-triple-outline")
     a["layer_hide"] = _act(win, "&Show/Hide Layer", win.toggle_visible, None, "mdi6.eye-outline")
     a["layer_lock"] = _act(win, "&Lock/Unlock Layer", win.toggle_lock, None, "mdi6.lock-outline")
-    a["zoom_in"] = _act(win, "Zoom &In", lambda: canvas.zoom_at(1.25), ["Ctrl+=", "Ctrl++", "+"], "mdi6.magnify-plus-outline")
-    a["zoom_out"] = _act(win, "Zoom &Out", lambda: canvas.zoom_at(0.8), ["Ctrl+-", "-"], "mdi6.magnify-minus-outline")
+    a["zoom_in"] = _act(
+        win, "Zoom &In", lambda: canvas.zoom_at(1.25), ["Ctrl+=", "Ctrl++", "+"], "mdi6.magnify-plus-outline"
+    )
+    a["zoom_out"] = _act(
+        win, "Zoom &Out", lambda: canvas.zoom_at(0.8), ["Ctrl+-", "-"], "mdi6.magnify-minus-outline"
+    )
     a["fit"] = _act(win, "&Fit to Window", canvas.fit, "Ctrl+0", "mdi6.fit-to-screen-outline")
     a["actual"] = _act(win, "&Actual Pixels", lambda: canvas.set_scale(1.0), "Ctrl+1", "mdi6.magnify-scan")
     a["bigger"] = _act(win, "Bigger Brush", tools.bigger, "]")
@@ -136,7 +140,21 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
     main = QToolBar("Main")
     main.setObjectName("main-toolbar")
     main.setMovable(False)
-    for key in ("new", "open", "save", None, "undo", "redo", None, "zoom_out", "zoom_in", "fit", None, "deselect", "invert"):
+    for key in (
+        "new",
+        "open",
+        "save",
+        None,
+        "undo",
+        "redo",
+        None,
+        "zoom_out",
+        "zoom_in",
+        "fit",
+        None,
+        "deselect",
+        "invert",
+    ):
         if key is None:
             main.addSeparator()
         else:

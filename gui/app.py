@@ -19,7 +19,15 @@ SMOKE_TIMEOUT_S = 1200
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="noisebrush studio", description="NoiseBrush Studio, the desktop app")
     p.add_argument("file", nargs="?", help="an image or .ora file to open")
-    p.add_argument("--smoke", metavar="OUT.png", help="scripted offscreen session; saves a screenshot and exits")
+    p.add_argument(
+        "--smoke", metavar="OUT.png", help="scripted offscreen session; saves a screenshot and exits"
+    )
+    p.add_argument(
+        "--model", default="default", help="model for the --smoke run (default: the bundled prior)"
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="steps for the --smoke run (default: the prior's own)"
+    )
     return p.parse_args(argv)
 
 
@@ -43,7 +51,7 @@ def main(argv: list[str]) -> int:
     from .window import MainWindow
 
     if args.smoke:
-        return smoke(app, Path(args.smoke), args.file)
+        return smoke(app, Path(args.smoke), args.file, args.model, args.steps)
     win = MainWindow()
     win.show()
     if args.file:
@@ -61,7 +69,9 @@ def _wait(app: QApplication, done: object, timeout_s: float) -> bool:
     return bool(done())  # type: ignore[operator]
 
 
-def smoke(app: QApplication, out: Path, file: str | None = None) -> int:
+def smoke(
+    app: QApplication, out: Path, file: str | None = None, model: str = "default", steps: int | None = None
+) -> int:
     """New document, paint strokes, select a region, SDEdit it with the bundled prior, screenshot."""
     from .tools import ToolEvent
     from .window import MainWindow
@@ -99,7 +109,10 @@ def smoke(app: QApplication, out: Path, file: str | None = None) -> int:
         for rgb, size, pts in strokes:
             win.tools.set_color(QColor(*rgb))
             win.tools.set_size(size)
-            events = [ToolEvent(x, y, 1.0, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier) for x, y in pts]
+            events = [
+                ToolEvent(x, y, 1.0, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+                for x, y in pts
+            ]
             brush.press(events[0])
             for e in events[1:]:
                 brush.move(e)
@@ -112,7 +125,7 @@ def smoke(app: QApplication, out: Path, file: str | None = None) -> int:
     app.processEvents()
     before = len(doc.layers)
     ctl = win.sdedit
-    ctl.set_options(model="default", where="selection", variations=1, seed=7, seed_locked=True)
+    ctl.set_options(model=model, where="selection", variations=1, seed=7, seed_locked=True, steps=steps)
     outcome: list[str] = []
     ctl.finished.connect(outcome.append)
     started = time.monotonic()
@@ -127,7 +140,9 @@ def smoke(app: QApplication, out: Path, file: str | None = None) -> int:
     win.grab().save(str(out))
     how = outcome[0] if outcome else "timed out"
     added = len(doc.layers) - before
-    print(f"noisebrush smoke: generation {how} in {time.monotonic() - started:.1f} s; {added} layer(s) added; screenshot {out}")
+    print(
+        f"noisebrush smoke: generation {how} in {time.monotonic() - started:.1f} s; {added} layer(s) added; screenshot {out}"
+    )
     doc.undo_stack.setClean()  # nothing to save: do not ask on close
     win.close()
     return 0 if how == "done" and added >= 1 else 1

@@ -74,14 +74,17 @@ class Canvas(QWidget):
 
     def doc_rect_to_widget(self, box: Box) -> QRectF:
         x, y, w, h = box
-        return QRectF(self.origin.x() + x * self.scale, self.origin.y() + y * self.scale, w * self.scale, h * self.scale)
+        return QRectF(
+            self.origin.x() + x * self.scale, self.origin.y() + y * self.scale, w * self.scale, h * self.scale
+        )
 
     def fit(self) -> None:
         margin = 24
         w, h = max(1, self.width() - 2 * margin), max(1, self.height() - 2 * margin)
         self.scale = max(MIN_SCALE, min(MAX_SCALE, min(w / self.doc.width, h / self.doc.height)))
         self.origin = QPointF(
-            (self.width() - self.doc.width * self.scale) / 2, (self.height() - self.doc.height * self.scale) / 2
+            (self.width() - self.doc.width * self.scale) / 2,
+            (self.height() - self.doc.height * self.scale) / 2,
         )
         self._fitted = True
         self.update()
@@ -128,7 +131,11 @@ class Canvas(QWidget):
         self.preview = None if image is None else (image, x, y)
         for p in (old, self.preview):
             if p is not None:
-                self.update(self.doc_rect_to_widget((p[1], p[2], p[0].width(), p[0].height())).toAlignedRect().adjusted(-2, -2, 2, 2))
+                self.update(
+                    self.doc_rect_to_widget((p[1], p[2], p[0].width(), p[0].height()))
+                    .toAlignedRect()
+                    .adjusted(-2, -2, 2, 2)
+                )
 
     # --- document signals ---------------------------------------------------------------------
 
@@ -141,7 +148,9 @@ class Canvas(QWidget):
 
     def _on_selection(self, box: Box | None) -> None:
         # Boundary ants reach one pixel past the changed box.
-        self.selection_tiles.invalidate(None if box is None else (box[0] - 1, box[1] - 1, box[2] + 2, box[3] + 2))
+        self.selection_tiles.invalidate(
+            None if box is None else (box[0] - 1, box[1] - 1, box[2] + 2, box[3] + 2)
+        )
         self.update()
 
     def _on_reset(self) -> None:
@@ -200,6 +209,12 @@ class Canvas(QWidget):
         if not self._fitted and self.width() > 0:
             self.fit()
         p = QPainter(self)
+        try:
+            self._paint(p)
+        finally:
+            p.end()
+
+    def _paint(self, p: QPainter) -> None:
         p.fillRect(self.rect(), QColor(58, 58, 62))
         doc_area = self.doc_rect_to_widget(self.doc.rect)
         p.save()
@@ -223,14 +238,17 @@ class Canvas(QWidget):
         if self.tool is not None:
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             self.tool.paint_overlay(p, self)
-        if self._mouse is not None and self.tools.tool in ("brush", "eraser", "maskbrush") and not self._temp_pan:
+        if (
+            self._mouse is not None
+            and self.tools.tool in ("brush", "eraser", "maskbrush")
+            and not self._temp_pan
+        ):
             r = max(1.0, self.tools.size * self.scale / 2)
             p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
             p.setPen(QPen(QColor(0, 0, 0, 160), 1.5))
             p.drawEllipse(self._mouse, r, r)
             p.setPen(QPen(QColor(255, 255, 255, 200), 0.8))
             p.drawEllipse(self._mouse, r, r)
-        p.end()
 
     def _draw_tiles(self, p: QPainter, cache: TileCache, visible: Box) -> None:
         level = self.level()
@@ -242,12 +260,16 @@ class Canvas(QWidget):
                 img = cache.get(level, tx, ty)
                 if img is None:
                     continue
-                target = self.doc_rect_to_widget((tx * span, ty * span, img.width() * step, img.height() * step))
+                target = self.doc_rect_to_widget(
+                    (tx * span, ty * span, img.width() * step, img.height() * step)
+                )
                 p.drawImage(target, img)
 
     # --- input --------------------------------------------------------------------------------
 
-    def _event(self, pos: QPointF, pressure: float, buttons: Qt.MouseButton, mods: Qt.KeyboardModifier) -> ToolEvent:
+    def _event(
+        self, pos: QPointF, pressure: float, buttons: Qt.MouseButton, mods: Qt.KeyboardModifier
+    ) -> ToolEvent:
         from .tools import ToolEvent
 
         d = self.to_doc(pos)
@@ -259,7 +281,9 @@ class Canvas(QWidget):
     def mousePressEvent(self, e: QMouseEvent | None) -> None:  # noqa: N802
         assert e is not None
         self.setFocus()
-        if e.button() == Qt.MouseButton.MiddleButton or (e.button() == Qt.MouseButton.LeftButton and self._panning()):
+        if e.button() == Qt.MouseButton.MiddleButton or (
+            e.button() == Qt.MouseButton.LeftButton and self._panning()
+        ):
             self._pan_from = e.position()
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
             return
@@ -283,7 +307,10 @@ class Canvas(QWidget):
 
     def mouseReleaseEvent(self, e: QMouseEvent | None) -> None:  # noqa: N802
         assert e is not None
-        if self._pan_from is not None and e.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+        if self._pan_from is not None and e.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._pan_from = None
             self.set_temp_pan(self._temp_pan)
             return
@@ -311,7 +338,10 @@ class Canvas(QWidget):
     def wheelEvent(self, e: QWheelEvent | None) -> None:  # noqa: N802
         assert e is not None
         dy = e.angleDelta().y()
-        if e.modifiers() & Qt.KeyboardModifier.ShiftModifier and not e.modifiers() & Qt.KeyboardModifier.ControlModifier:
+        if (
+            e.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            and not e.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
             self.pan_by(-dy / 2, 0)
         elif dy:
             self.zoom_at(1.25 ** (dy / 120), e.position())

@@ -47,7 +47,9 @@ class PixelsCommand(QUndoCommand):
 class SelectionCommand(QUndoCommand):
     """Old and new selection mask values over the changed box."""
 
-    def __init__(self, doc: Document, box: Box, old: np.ndarray, new: np.ndarray, text: str, applied: bool) -> None:
+    def __init__(
+        self, doc: Document, box: Box, old: np.ndarray, new: np.ndarray, text: str, applied: bool
+    ) -> None:
         super().__init__(text)
         self.doc, self.box, self.old, self.new = doc, box, old, new
         self._skip = applied
@@ -105,7 +107,12 @@ class LayerPropertyCommand(QUndoCommand):
     """name, visible, opacity or locked; consecutive opacity changes of one layer merge into one step."""
 
     def __init__(self, doc: Document, layer: Layer, prop: str, value: Any) -> None:
-        labels = {"name": "Rename layer", "visible": "Show/hide layer", "opacity": "Layer opacity", "locked": "Lock layer"}
+        labels = {
+            "name": "Rename layer",
+            "visible": "Show/hide layer",
+            "opacity": "Layer opacity",
+            "locked": "Lock layer",
+        }
         super().__init__(labels[prop])
         self.doc, self.layer, self.prop = doc, layer, prop
         self.old, self.new = getattr(layer, prop), value
@@ -114,7 +121,11 @@ class LayerPropertyCommand(QUndoCommand):
         return OPACITY_MERGE_ID if self.prop == "opacity" else -1
 
     def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt's name)
-        if not isinstance(other, LayerPropertyCommand) or other.layer is not self.layer or other.prop != self.prop:
+        if (
+            not isinstance(other, LayerPropertyCommand)
+            or other.layer is not self.layer
+            or other.prop != self.prop
+        ):
             return False
         self.new = other.new
         return True
@@ -131,7 +142,12 @@ class ResizeLayerCommand(QUndoCommand):
     Undo crops back to the old rect; nothing but the two rects is stored."""
 
     def __init__(
-        self, doc: Document, layer: Layer, rect: Box, applied: bool = False, parent: QUndoCommand | None = None
+        self,
+        doc: Document,
+        layer: Layer,
+        rect: Box,
+        applied: bool = False,
+        parent: QUndoCommand | None = None,
     ) -> None:
         super().__init__("Grow layer", parent)
         self.doc, self.layer, self.new_rect = doc, layer, rect
@@ -151,4 +167,6 @@ class ResizeLayerCommand(QUndoCommand):
     def undo(self) -> None:
         x, y, _, _ = self.new_rect
         ox, oy, ow, oh = self.old_rect
-        self.doc._set_geometry(self.layer, self.layer.pixels[oy - y : oy - y + oh, ox - x : ox - x + ow].copy(), ox, oy)
+        self.doc._set_geometry(
+            self.layer, self.layer.pixels[oy - y : oy - y + oh, ox - x : ox - x + ow].copy(), ox, oy
+        )

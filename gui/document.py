@@ -152,7 +152,9 @@ class Document(QObject):
             merged = composite([_as_base(below), layer], area)
             bx, by = area[0] - below.x, area[1] - below.y
             lbox = (bx, by, area[2], area[3])
-            self.commit_pixels(below, lbox, crop(below.pixels, lbox).copy(), merged, "Merge down", applied=False)
+            self.commit_pixels(
+                below, lbox, crop(below.pixels, lbox).copy(), merged, "Merge down", applied=False
+            )
         self.undo_stack.push(RemoveLayerCommand(self, layer, "Merge down"))
         self.undo_stack.endMacro()
         self.set_active(below)
@@ -186,7 +188,9 @@ class Document(QObject):
             return
         parent = QUndoCommand(text)
         if grow is not None:
-            ResizeLayerCommand(self, layer, grow.new_rect, applied=True, parent=parent).old_rect = grow.old_rect
+            ResizeLayerCommand(
+                self, layer, grow.new_rect, applied=True, parent=parent
+            ).old_rect = grow.old_rect
         if change is not None:
             box, old, new = change
             PixelsCommand(self, layer, box, old, new, text, True, parent)
@@ -205,7 +209,9 @@ class Document(QObject):
         box = changed_box(old, mask)
         if box is None:
             return
-        self.undo_stack.push(SelectionCommand(self, box, crop(old, box).copy(), crop(mask, box).copy(), text, False))
+        self.undo_stack.push(
+            SelectionCommand(self, box, crop(old, box).copy(), crop(mask, box).copy(), text, False)
+        )
 
     def commit_selection_stroke(self, box: Box, old: np.ndarray, new: np.ndarray) -> None:
         self.undo_stack.push(SelectionCommand(self, box, old, new, "Mask brush", True))

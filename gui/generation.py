@@ -70,7 +70,9 @@ class SDEditController(QObject):
     finished = pyqtSignal(str)  # "done", "cancelled" or "failed"
     options_changed = pyqtSignal()
 
-    def __init__(self, doc: Document, engines: EngineHolder, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self, doc: Document, engines: EngineHolder, runner: JobRunner, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.doc, self.engines, self.runner = doc, engines, runner
         self.options = SDEditOptions()

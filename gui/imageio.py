@@ -52,7 +52,9 @@ def write_document(
         return
     fmt = FLAT.get(suffix)
     if fmt is None:
-        raise FileFormatError(f"cannot save {suffix or 'files without an extension'}; use .ora, .png, .jpg or .webp")
+        raise FileFormatError(
+            f"cannot save {suffix or 'files without an extension'}; use .ora, .png, .jpg or .webp"
+        )
     merged = composite(layers, (0, 0, width, height))
     if fmt == "JPEG":
         img = Image.fromarray(flatten_on(merged), "RGB")

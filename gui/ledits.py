@@ -59,7 +59,9 @@ class LeditsController(QObject):
     concepts_changed = pyqtSignal()
     vocabulary_changed = pyqtSignal(object)  # list[str] | None
 
-    def __init__(self, doc: Document, engines: EngineHolder, runner: JobRunner, parent: QObject | None = None) -> None:
+    def __init__(
+        self, doc: Document, engines: EngineHolder, runner: JobRunner, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.doc, self.engines, self.runner = doc, engines, runner
         self.options = LeditsOptions()
@@ -234,7 +236,12 @@ class LeditsController(QObject):
                 old = s.layers[i]
                 if old is not None and old in self.doc.layers and old.pixels.shape == made.pixels.shape:
                     self.doc.commit_pixels(
-                        old, (0, 0, old.width, old.height), old.pixels.copy(), made.pixels, "LEDITS", applied=False
+                        old,
+                        (0, 0, old.width, old.height),
+                        old.pixels.copy(),
+                        made.pixels,
+                        "LEDITS",
+                        applied=False,
                     )
                     self.doc.set_layer_property(old, "name", made.name)
                 elif target.source in self.doc.layers:

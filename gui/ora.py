@@ -146,7 +146,9 @@ def read_ora(path: str | os.PathLike[str]) -> tuple[int, int, list[Layer]]:
     try:
         z = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise FileFormatError(f"{os.fspath(path)} is not an OpenRaster file: not a zip archive ({e})") from None
+        raise FileFormatError(
+            f"{os.fspath(path)} is not an OpenRaster file: not a zip archive ({e})"
+        ) from None
     with z:
         try:
             mimetype = z.read("mimetype").decode("ascii", "replace").strip()

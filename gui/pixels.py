@@ -75,7 +75,7 @@ def region_of(mask: np.ndarray | None, box: Box) -> np.ndarray | None:
 def _axis(origin: int, start: int, count: int, step: int, size: int) -> tuple[int, int, int]:
     """Sample indices start + i*step (document) inside a layer at `origin` of `size`:
     returns (first i, number of samples, first layer index)."""
-    first = max(0, -((start - origin) // -step)) if start < origin else 0
+    first = -((start - origin) // step) if start < origin else 0
     layer_first = start + first * step - origin
     if layer_first >= size or first >= count:
         return (0, 0, 0)

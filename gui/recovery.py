@@ -29,7 +29,9 @@ def recovery_dir() -> Path:
 class AutoSaver(QObject):
     saved = pyqtSignal(str)
 
-    def __init__(self, doc: Document, folder: Path | None = None, interval_s: int = 90, parent: QObject | None = None) -> None:
+    def __init__(
+        self, doc: Document, folder: Path | None = None, interval_s: int = 90, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.doc = doc
         self.folder = folder or recovery_dir()
@@ -55,7 +57,10 @@ class AutoSaver(QObject):
             return False
         if self._thread is not None and self._thread.is_alive():
             return False
-        layers = [Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked) for la in doc.layers]
+        layers = [
+            Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked)
+            for la in doc.layers
+        ]
         w, h, source = doc.width, doc.height, doc.path
         self._saved_index = doc.undo_stack.index()
         target, info = self.file, self.info

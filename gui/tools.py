@@ -176,7 +176,9 @@ class MaskBrushTool(Tool):
 
     def press(self, e: ToolEvent) -> None:
         subtract = self.state.select_mode == "subtract" or bool(e.modifiers & Qt.KeyboardModifier.AltModifier)
-        self.stroke = Stroke(self.doc.selection.mask, "subtract" if subtract else "add", hardness=self.state.hardness)
+        self.stroke = Stroke(
+            self.doc.selection.mask, "subtract" if subtract else "add", hardness=self.state.hardness
+        )
         self.doc.selection.touched(self.stroke.line_to(self._dab(e)))
 
     def move(self, e: ToolEvent) -> None:
@@ -247,7 +249,9 @@ class ShapeSelectTool(Tool):
             new = np.minimum(old, 255 - shape)
         else:
             new = shape
-        label = {"rect": "Rectangle select", "ellipse": "Ellipse select", "polygon": "Lasso select"}[self.kind]
+        label = {"rect": "Rectangle select", "ellipse": "Ellipse select", "polygon": "Lasso select"}[
+            self.kind
+        ]
         self.doc.set_selection(new, label)
 
     def cancel(self) -> None:

@@ -35,7 +35,9 @@ class ToolState(QObject):
             self.opacity = float(settings.value("brush/opacity", self.opacity))
             self.color = QColor(str(settings.value("brush/color", self.color.name())))
             names = settings.value("brush/recent", []) or []
-            self.recent = [QColor(n) for n in (names if isinstance(names, list) else [names]) if QColor(n).isValid()]
+            self.recent = [
+                QColor(n) for n in (names if isinstance(names, list) else [names]) if QColor(n).isValid()
+            ]
 
     def save(self) -> None:
         if self._settings is None:

@@ -44,6 +44,7 @@ from .panels.ledits import LeditsPanel
 from .panels.sdedit import SDEditPanel
 from .pixels import feather
 from .recovery import AutoSaver, recent_files, remember_file
+from .theme import apply_dark
 from .tools import ShapeSelectTool, make_tools
 from .toolstate import ToolState
 from .worker import JobRunner
@@ -65,6 +66,10 @@ class MainWindow(QMainWindow):
         autosave_s: int | None = None,
     ) -> None:
         super().__init__()
+        app = QApplication.instance()
+        if isinstance(app, QApplication) and app.property("noisebrush-themed") is None:
+            apply_dark(app)
+            app.setProperty("noisebrush-themed", True)
         self.settings = settings or QSettings("NoiseBrush", "Studio")
         self.doc = Document(1024, 768, self)
         self.tools = ToolState(self.settings, self)
@@ -112,7 +117,9 @@ class MainWindow(QMainWindow):
         self._models_found.connect(self._set_models)
         gen_tabs.setCurrentIndex(0)
 
-        self.autosaver = AutoSaver(self.doc, recovery_folder, autosave_s or int(self.settings.value("autosave/seconds", 90)), self)
+        self.autosaver = AutoSaver(
+            self.doc, recovery_folder, autosave_s or int(self.settings.value("autosave/seconds", 90)), self
+        )
         self._fill_recent()
         self._update_title()
         self.resize(1400, 900)
@@ -133,7 +140,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
         self.addDockWidget(area, dock)
         if self.view_menu is not None:
             self.view_menu.addAction(dock.toggleViewAction())
@@ -149,10 +160,10 @@ class MainWindow(QMainWindow):
         brush = self._dock("Tool Options", self.brush_panel, right, "dock-brush")
         hist = self._dock("History", self.history, right, "dock-history")
         self.splitDockWidget(gen, layers, Qt.Orientation.Vertical)
-        self.tabifyDockWidget(layers, hist)
         self.splitDockWidget(layers, brush, Qt.Orientation.Vertical)
-        layers.raise_()
-        self.resizeDocks([gen, layers, brush], [420, 260, 200], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(brush, hist)
+        brush.raise_()
+        self.resizeDocks([gen, layers, brush], [400, 250, 230], Qt.Orientation.Vertical)
         self.resizeDocks([gen], [360], Qt.Orientation.Horizontal)
 
     def _build_status(self) -> None:
@@ -190,7 +201,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         name = Path(self.doc.path).name if self.doc.path else "Untitled"
-        self.setWindowTitle(f"{name}{' *' if self.doc.modified else ''} \u2014 {TITLE}")
+        self.setWindowTitle(f"{name}[*] \u2014 {TITLE}")
         self.setWindowModified(self.doc.modified)
 
     def status_message(self, text: str) -> None:
@@ -250,7 +261,9 @@ class MainWindow(QMainWindow):
             self.status_message("Nothing is selected to feather")
             return
         if radius is None:
-            value, ok = QInputDialog.getInt(self, "Feather selection", "Radius (pixels):", self.tools.feather, 1, 500)
+            value, ok = QInputDialog.getInt(
+                self, "Feather selection", "Radius (pixels):", self.tools.feather, 1, 500
+            )
             if not ok:
                 return
             self.tools.feather = radius = value
@@ -287,7 +300,9 @@ class MainWindow(QMainWindow):
             self,
             TITLE,
             f"Save changes to \u201c{Path(self.doc.path).name if self.doc.path else 'Untitled'}\u201d before closing?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save,
         )
         if answer == QMessageBox.StandardButton.Cancel:
@@ -343,7 +358,11 @@ class MainWindow(QMainWindow):
         return self.save_to(self.doc.path, background)
 
     def save_as(self, background: bool = True) -> bool:
-        start = self.doc.path or self._flat_source or str(Path(str(self.settings.value("files/last_dir", Path.home()))) / "untitled.ora")
+        start = (
+            self.doc.path
+            or self._flat_source
+            or str(Path(str(self.settings.value("files/last_dir", Path.home()))) / "untitled.ora")
+        )
         start = str(Path(start).with_suffix(".ora")) if not start.lower().endswith(".ora") else start
         path, _ = QFileDialog.getSaveFileName(self, "Save image", start, SAVE_FILTER)
         if not path:
@@ -359,7 +378,10 @@ class MainWindow(QMainWindow):
             self.status_message("Still saving the previous copy\u2026")
             return False
         doc = self.doc
-        layers = [Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked) for la in doc.layers]
+        layers = [
+            Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked)
+            for la in doc.layers
+        ]
         w, h, index = doc.width, doc.height, doc.undo_stack.index()
 
         def write() -> str:
@@ -375,7 +397,9 @@ class MainWindow(QMainWindow):
             return not err
         self._saving = True
         self.status_message(f"Saving {Path(path).name}\u2026")
-        threading.Thread(target=lambda: self._save_done.emit(path, index, write()), daemon=True, name="nb-save").start()
+        threading.Thread(
+            target=lambda: self._save_done.emit(path, index, write()), daemon=True, name="nb-save"
+        ).start()
         return True
 
     def _on_save_done(self, path: str, index: int, error: str) -> None:
@@ -448,7 +472,10 @@ class MainWindow(QMainWindow):
             assert isinstance(event, QKeyEvent)
             if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
                 focus = QApplication.focusWidget()
-                if not isinstance(focus, (QLineEdit, QTextEdit, QPlainTextEdit, QSpinBox)) and self.isActiveWindow():
+                if (
+                    not isinstance(focus, (QLineEdit, QTextEdit, QPlainTextEdit, QSpinBox))
+                    and self.isActiveWindow()
+                ):
                     self.canvas.set_temp_pan(event.type() == QEvent.Type.KeyPress)
                     return True
         return super().eventFilter(obj, event)

@@ -20,8 +20,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from ..document import Document
-from ..layer import Layer
+from gui.document import Document
+from gui.layer import Layer
 
 MIME = "application/x-noisebrush-layer"
 THUMB = 40
@@ -169,7 +169,9 @@ class LayerListModel(QAbstractListModel):
             self._thumbs.pop(uid, None)
         self._stale.clear()
         if self.doc.layers:
-            self.dataChanged.emit(self.index(0), self.index(len(self.doc.layers) - 1), [Qt.ItemDataRole.DecorationRole])
+            self.dataChanged.emit(
+                self.index(0), self.index(len(self.doc.layers) - 1), [Qt.ItemDataRole.DecorationRole]
+            )
 
 
 class LayersPanel(QWidget):
@@ -245,9 +247,7 @@ class LayersPanel(QWidget):
         current = self.view.currentIndex()
         layers = [self.model.layer_at(r) for r in rows if r < len(self.doc.layers)]
         active = (
-            self.model.layer_at(current.row())
-            if current.isValid() and current.row() in rows
-            else layers[0]
+            self.model.layer_at(current.row()) if current.isValid() and current.row() in rows else layers[0]
         )
         self.doc.set_active(active, {la.uid for la in layers})
 
@@ -271,9 +271,13 @@ class LayersPanel(QWidget):
                 self.opacity.blockSignals(False)
                 self.opacity_label.setText(f"{round(doc.active.opacity * 100)}%")
                 self.buttons["lock"].setChecked(doc.active.locked)
-                self.buttons["lock"].setIcon(qta.icon("mdi6.lock" if doc.active.locked else "mdi6.lock-open-variant-outline"))
+                self.buttons["lock"].setIcon(
+                    qta.icon("mdi6.lock" if doc.active.locked else "mdi6.lock-open-variant-outline")
+                )
             self.buttons["delete"].setEnabled(len(doc.layers) > 1)
-            self.buttons["merge"].setEnabled(doc.active is not None and doc.active in doc.layers and doc.index_of(doc.active) > 0)
+            self.buttons["merge"].setEnabled(
+                doc.active is not None and doc.active in doc.layers and doc.index_of(doc.active) > 0
+            )
         finally:
             self._syncing = False
 

@@ -17,8 +17,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from ..engines import ModelChoice
-from ..ledits import LeditsController
+from gui.engines import ModelChoice
+from gui.ledits import LeditsController
 
 SCALE_MAX = 20.0
 
@@ -32,7 +32,9 @@ class ConceptRow(QWidget):
         self.word.addItems(words or [])
         self.word.setCurrentText(c.text)
         self.word.setMinimumWidth(90)
-        self.word.currentTextChanged.connect(lambda t: setattr(ctl.options.concepts[index], "text", t.strip()))
+        self.word.currentTextChanged.connect(
+            lambda t: setattr(ctl.options.concepts[index], "text", t.strip())
+        )
         self.sign = QToolButton()
         self.sign.setCheckable(True)
         self.sign.setChecked(c.remove)
@@ -44,7 +46,9 @@ class ConceptRow(QWidget):
         self.scale.setValue(round(c.scale * 10))
         self.value = QLabel(f"{c.scale:.1f}")
         self.value.setMinimumWidth(28)
-        self.scale.valueChanged.connect(lambda v: (self.value.setText(f"{v / 10:.1f}"), ctl.set_scale(index, v / 10)))
+        self.scale.valueChanged.connect(
+            lambda v: (self.value.setText(f"{v / 10:.1f}"), ctl.set_scale(index, v / 10))
+        )
         drop = QToolButton()
         drop.setIcon(qta.icon("mdi6.close"))
         drop.setAutoRaise(True)
@@ -83,7 +87,11 @@ class LeditsPanel(QWidget):
 
         self.where_group = QButtonGroup(self)
         where = QHBoxLayout()
-        for key, label in (("selection", "Selection"), ("layer", "Active layer"), ("layers", "Selected layers")):
+        for key, label in (
+            ("selection", "Selection"),
+            ("layer", "Active layer"),
+            ("layers", "Selected layers"),
+        ):
             rb = QRadioButton(label)
             rb.setProperty("where", key)
             rb.setChecked(key == ctl.options.where)

@@ -22,8 +22,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from ..engines import ModelChoice
-from ..generation import SDEditController
+from gui.engines import ModelChoice
+from gui.generation import SDEditController
 
 WHERE_LABELS = (
     ("selection", "Selection (what you see)"),
@@ -187,7 +187,12 @@ class SDEditPanel(QWidget):
 
     def _sync(self) -> None:
         o = self.ctl.options
-        for w, v in ((self.strength, round(o.strength * 100)), (self.steps, o.steps or 0), (self.seed, o.seed), (self.variations, o.variations)):
+        for w, v in (
+            (self.strength, round(o.strength * 100)),
+            (self.steps, o.steps or 0),
+            (self.seed, o.seed),
+            (self.variations, o.variations),
+        ):
             if w.value() != v:
                 w.blockSignals(True)
                 w.setValue(v)

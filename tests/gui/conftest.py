@@ -6,19 +6,11 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
-
 import pytest  # noqa: E402
+from gui_fakes import FakeEngine  # noqa: E402
 from PyQt6.QtCore import QSettings  # noqa: E402
 
 from noisebrush.gui.engines import EngineHolder  # noqa: E402
-
-from .fakes import FakeEngine  # noqa: E402
-
-MODEL_INDEX = Path(__file__).resolve().parents[2] / "resources" / "models" / "default" / "model_index.json"
-needs_bundled_model = pytest.mark.skipif(
-    not MODEL_INDEX.exists(), reason=f"the bundled prior is not installed ({MODEL_INDEX} is absent)"
-)
 
 
 @pytest.fixture
@@ -31,8 +23,10 @@ def window(qtbot, tmp_path, fake_engine):
     from noisebrush.gui.window import MainWindow
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings, engines=EngineHolder(lambda: fake_engine), recovery_folder=tmp_path / "rec")
-    qtbot.addWidget(win)
+    win = MainWindow(
+        settings=settings, engines=EngineHolder(lambda: fake_engine), recovery_folder=tmp_path / "rec"
+    )
+
     win.resize(1280, 800)
     win.show()
     qtbot.waitExposed(win)

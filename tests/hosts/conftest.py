@@ -6,31 +6,55 @@ Without the bundled prior they skip, unless NOISEBRUSH_HOSTS_FAKE_ENGINE=1 asks 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "server"))
 
-from nb_live import TOKEN, live_server  # noqa: E402
+from nb_live import TOKEN, FakeEngine, live_server  # noqa: E402
 
 BUNDLED = REPO / "resources" / "models" / "default"
 
 
+class _Renamed:
+    """The real engine with model "default" read from another folder (NOISEBRUSH_HOSTS_MODEL)."""
+
+    def __init__(self, engine: Any, model: str) -> None:
+        self.engine, self.model = engine, model
+
+    def sdedit(self, req: Any, callback: Any = None) -> Any:
+        return self.engine.sdedit(dataclasses.replace(req, model=self.model), callback)
+
+    def ledits(self, req: Any, callback: Any = None) -> Any:
+        return self.engine.ledits(dataclasses.replace(req, model=self.model), callback)
+
+
 @pytest.fixture(scope="session")
 def host_server() -> Iterator[tuple[str, str, int]]:
-    """(URL, token, steps) of a live server for the hosts."""
+    """(URL, token, steps) of a live server for the hosts.
+
+    Real engine with the bundled prior; NOISEBRUSH_HOSTS_MODEL=PATH serves that model as "default"
+    instead; NOISEBRUSH_HOSTS_FAKE_ENGINE=1 uses the fake engine (no torch).
+    """
     if os.environ.get("NOISEBRUSH_HOSTS_FAKE_ENGINE") == "1":
-        with live_server(host="127.0.0.1") as (url, _app):
+        with live_server(FakeEngine(steps=8, delay=0.05), preview_interval=0.0) as (url, _app):
             yield url, TOKEN, 0
         return
-    if not (BUNDLED / "model_index.json").exists():
-        pytest.skip("the bundled prior is not in resources/models/default yet (NOISEBRUSH_HOSTS_FAKE_ENGINE=1 fakes it)")
+    override = os.environ.get("NOISEBRUSH_HOSTS_MODEL")
+    if not override and not (BUNDLED / "model_index.json").exists():
+        pytest.skip(
+            "the bundled prior is not in resources/models/default yet "
+            "(NOISEBRUSH_HOSTS_MODEL=PATH or NOISEBRUSH_HOSTS_FAKE_ENGINE=1 stand in for it)"
+        )
     from noisebrush.core.engine import Engine
 
-    with live_server(Engine()) as (url, _app):
+    engine: Any = Engine() if not override else _Renamed(Engine(), override)
+    with live_server(engine, preview_interval=0.2) as (url, _app):
         yield url, TOKEN, 8

@@ -43,6 +43,44 @@ def _outside_equal(src: bytes, out: bytes) -> tuple[bool, int]:
     return same, changed_inside
 
 
+def _through_docker(doc, nodes, settings, url, token, report):
+    """Drive the docker as a user would: its Generate button, its QThread worker, its preview layer."""
+    from noisebrush_krita import docker as dk
+    from noisebrush_krita.qtcompat import QT6
+
+    if QT6:
+        from PyQt6.QtCore import QCoreApplication, QEventLoop
+    else:
+        from PyQt5.QtCore import QCoreApplication, QEventLoop
+    import time
+
+    krita_host.active_document = lambda: doc  # no window in kritarunner, so no active view
+    krita_host.selected_nodes = lambda d: nodes
+    seen = []
+    show = krita_host.show_preview
+
+    def spy(d, source, box, rgba):
+        seen.append(list(box))
+        show(d, source, box, rgba)
+
+    krita_host.show_preview = spy
+    made_before = {n.name() for n in doc.rootNode().childNodes()}
+    docker = dk.NoiseBrushDocker()
+    docker.url.setText(url)
+    docker.token.setText(token)
+    docker.steps.setValue(settings.steps)
+    docker.generate_btn.click()
+    deadline = time.monotonic() + 300
+    while docker._worker is not None and time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    while docker._thread is not None and time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    report["status"] = docker.status.text()
+    report["previews"] = seen
+    return [n for n in doc.rootNode().childNodes() if n.name() not in made_before]
+
+
 def main(args):
     url, token, report_path, scenario = args[:4]
     report = {"scenario": scenario}
@@ -55,7 +93,10 @@ def main(args):
         doc.setSelection(sel)
         doc.waitForDone()
         settings = Settings(kind="sdedit", strength=0.6, steps=int(args[4]) if len(args) > 4 else 0, seed=1)
-        made = generate(doc, [n for n, _ in sources], settings, Client(url, token))
+        if scenario == "docker":
+            made = _through_docker(doc, [n for n, _ in sources], settings, url, token, report)
+        else:
+            made = generate(doc, [n for n, _ in sources], settings, Client(url, token))
         report["order"] = [n.name() for n in doc.rootNode().childNodes()]
         report["results"] = []
         for node in made:
@@ -63,10 +104,16 @@ def main(args):
             out = swap_red_blue(bytes(node.pixelData(0, 0, W, H)))
             same, changed = _outside_equal(src, out)
             b = node.bounds()
-            report["results"].append({
-                "name": node.name(), "source": src_node.name(), "bounds": [b.x(), b.y(), b.width(), b.height()],
-                "outside_equal": same, "changed_inside": changed, "size": [doc.width(), doc.height()],
-            })
+            report["results"].append(
+                {
+                    "name": node.name(),
+                    "source": src_node.name(),
+                    "bounds": [b.x(), b.y(), b.width(), b.height()],
+                    "outside_equal": same,
+                    "changed_inside": changed,
+                    "size": [doc.width(), doc.height()],
+                }
+            )
         report["preview_left"] = doc.nodeByName(krita_host.PREVIEW_NAME) is not None
         report["ok"] = True
     except Exception:

@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_krita(tmp_path: Path, server: tuple[str, str, int], scenario: str) -> dict:
     if shutil.which("kritarunner") is None:
-        pytest.skip("kritarunner not found: install Krita 5 (.ci/hosts.sh or apt-get install krita python3-pyqt5)")
+        pytest.skip(
+            "kritarunner not found: install Krita 5 (.ci/hosts.sh or apt-get install krita python3-pyqt5)"
+        )
     url, token, steps = server
     report = tmp_path / "report.json"
     home = tmp_path / "home"
@@ -32,7 +34,9 @@ def run_krita(tmp_path: Path, server: tuple[str, str, int], scenario: str) -> di
     args = ["kritarunner", "-s", "krita_driver", "-f", "main", url, token, str(report), scenario, str(steps)]
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
     if not report.exists():
-        raise AssertionError(f"Krita wrote no report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"Krita wrote no report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     data = json.loads(report.read_text())
     assert data["ok"], data.get("error")
     data["order"] = [n for n in data["order"] if n.startswith("Layer")]  # not Background, Selection Mask
@@ -52,6 +56,23 @@ def test_selection_gives_new_layer_above_source(tmp_path: Path, host_server: tup
 
 def test_three_selected_layers_give_three_results(tmp_path: Path, host_server: tuple[str, str, int]) -> None:
     data = run_krita(tmp_path, host_server, "batch")
-    assert data["order"] == ["Layer 1", "Layer 1 (SDEdit)", "Layer 2", "Layer 2 (SDEdit)", "Layer 3", "Layer 3 (SDEdit)"]
+    assert data["order"] == [
+        "Layer 1",
+        "Layer 1 (SDEdit)",
+        "Layer 2",
+        "Layer 2 (SDEdit)",
+        "Layer 3",
+        "Layer 3 (SDEdit)",
+    ]
     assert len(data["results"]) == 3
     assert all(r["outside_equal"] and r["changed_inside"] > 0 for r in data["results"])
+
+
+def test_docker_generate_shows_previews_then_adds_layer(
+    tmp_path: Path, host_server: tuple[str, str, int]
+) -> None:
+    data = run_krita(tmp_path, host_server, "docker")
+    assert data["status"].startswith("Added 1 layer"), data["status"]
+    assert data["order"] == ["Layer 1", "Layer 1 (SDEdit)"]
+    assert data["previews"], "no live preview reached the preview layer"
+    assert data["results"][0]["outside_equal"] and not data["preview_left"]

@@ -1,24 +1,11 @@
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Iterator
 
 import httpx
 import numpy as np
 import pytest
 from nb_live import TOKEN, FakeEngine, live_server
-from PIL import Image
-
-
-def png_b64(arr: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def from_b64(data: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import socket
 import threading
 import time
@@ -12,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import uvicorn
+from PIL import Image
 
 from noisebrush.core.errors import BadInput
 from noisebrush.core.progress import Progress
@@ -19,6 +22,16 @@ from noisebrush.core.requests import LeditsRequest, SDEditRequest
 from noisebrush.core.server import ServerConfig, create_app, guarded
 
 TOKEN = "test-token-0123456789abcdef"
+
+
+def png_b64(arr: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def from_b64(data: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
 
 
 @dataclass

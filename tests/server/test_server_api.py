@@ -7,8 +7,7 @@ import time
 
 import httpx
 import numpy as np
-from conftest import from_b64, png_b64
-from nb_live import TOKEN, FakeEngine, live_server
+from nb_live import TOKEN, FakeEngine, from_b64, live_server, png_b64
 
 
 def wait_done(client: httpx.Client, job_id: str, timeout: float = 30) -> dict:
@@ -203,3 +202,16 @@ def test_cancel_queued_and_running_jobs() -> None:
         c.post(f"/v1/jobs/{first}/cancel")
         body = wait_done(c, first, timeout=5)
         assert body["status"] == "cancelled" and body["step"] < 200 and body.get("images") is None
+
+
+def test_full_queue_is_429_and_the_server_recovers() -> None:
+    with live_server(FakeEngine(steps=50, delay=0.02), max_queued=2) as (url, app):
+        c = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+        body = {"kind": "sdedit", "guide": png_b64(np.zeros((8, 8, 3), np.uint8))}
+        answers = [c.post("/v1/jobs", json=body) for _ in range(6)]  # 1 running + 2 waiting fit
+        codes = [r.status_code for r in answers]
+        assert codes.count(201) >= 3 and codes[-1] == 429, codes
+        assert "limit 2" in answers[-1].json()["detail"]
+        for job in app.state.queue.jobs():
+            c.post(f"/v1/jobs/{job.id}/cancel")
+        assert c.post("/v1/jobs", json=body).status_code == 201

@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
-from conftest import from_b64, png_b64
-from nb_live import TOKEN, FakeEngine, live_server
+from nb_live import TOKEN, FakeEngine, from_b64, live_server, png_b64
 
 CLIENTS = 20
 

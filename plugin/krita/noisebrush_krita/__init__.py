@@ -16,5 +16,5 @@ if Krita is not None and Krita.instance() is not None:
 
     _app = Krita.instance()
     _app.addExtension(NoiseBrushExtension(_app))
-    _right = getattr(getattr(DockWidgetFactoryBase, "DockPosition", DockWidgetFactoryBase), "DockRight")
+    _right = getattr(DockWidgetFactoryBase, "DockPosition", DockWidgetFactoryBase).DockRight
     _app.addDockWidgetFactory(DockWidgetFactory(DOCKER_ID, _right, NoiseBrushDocker))

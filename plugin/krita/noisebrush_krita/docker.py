@@ -46,7 +46,7 @@ class NoiseBrushDocker(DockWidget):
         root = QWidget(self)
         form = QFormLayout()
         self.url = QLineEdit(host.read_setting("url", DEFAULT_URL))
-        self.token = QLineEdit(host.read_setting("token", ""))
+        self.token = QLineEdit()  # not saved: kritarc is readable by other users, the token file is not
         self.token.setPlaceholderText("empty: read the local token file")
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.kind = QComboBox()
@@ -65,9 +65,16 @@ class NoiseBrushDocker(DockWidget):
         self.previews = QCheckBox("Live preview layer")
         self.previews.setChecked(True)
         for label, widget in (
-            ("Server", self.url), ("Token", self.token), ("Operation", self.kind), ("Model", self.model),
-            ("Strength", self.strength), ("Steps", self.steps), ("Seed", self.seed),
-            ("Variations", self.variations), ("Prompt", self.prompt), ("Negative", self.negative),
+            ("Server", self.url),
+            ("Token", self.token),
+            ("Operation", self.kind),
+            ("Model", self.model),
+            ("Strength", self.strength),
+            ("Steps", self.steps),
+            ("Seed", self.seed),
+            ("Variations", self.variations),
+            ("Prompt", self.prompt),
+            ("Negative", self.negative),
             ("Concepts", self.concepts),
         ):
             form.addRow(label, widget)
@@ -110,6 +117,8 @@ class NoiseBrushDocker(DockWidget):
     def generate(self) -> None:
         if self._worker is not None:
             return
+        if self._thread is not None:  # the last run's thread is still winding down
+            self._thread.wait(2000)
         try:
             client = self._client()
             self._settings = self._read_settings()
@@ -121,6 +130,7 @@ class NoiseBrushDocker(DockWidget):
         self._save_settings()
         self._worker = Worker(client, self._settings, self._targets)
         self._thread = QThread()
+        self._thread.finished.connect(self._thread_finished)
         self._worker.progress.connect(self._on_progress)
         self._worker.preview.connect(self._on_preview)
         self._worker.done.connect(self._on_done)
@@ -164,7 +174,10 @@ class NoiseBrushDocker(DockWidget):
         if busy:
             self.bar.setValue(0)
         else:
-            self._worker = None
+            self._worker = None  # the thread object lives on until it has finished (_thread_finished)
+
+    def _thread_finished(self) -> None:
+        if self._worker is None:
             self._thread = None
 
     def _client(self) -> Client:
@@ -174,8 +187,11 @@ class NoiseBrushDocker(DockWidget):
     def _start_server(self) -> None:
         try:
             self.status.setText("Starting the local server...")
-            self._server_proc = start_local_server(self.url.text().strip() or DEFAULT_URL,
-                                                   host.read_setting("command", ""))
+            self._server_proc = start_local_server(
+                self.url.text().strip() or DEFAULT_URL, host.read_setting("command", "")
+            )
+            if self._server_proc is not None:  # ours: stop it with Krita
+                host.on_close(self._server_proc.terminate)
             self.status.setText("Local server is up.")
         except ServerError as exc:
             self.status.setText(str(exc))
@@ -188,15 +204,20 @@ class NoiseBrushDocker(DockWidget):
 
     def _read_settings(self) -> Settings:
         return Settings(
-            kind=self.kind.currentData(), model=self.model.text().strip() or "default",
-            strength=self.strength.value(), steps=self.steps.value(), seed=self.seed.value(),
-            variations=self.variations.value(), prompt=self.prompt.text(), negative_prompt=self.negative.text(),
-            concepts=self.concepts.text(), previews=self.previews.isChecked(),
+            kind=self.kind.currentData(),
+            model=self.model.text().strip() or "default",
+            strength=self.strength.value(),
+            steps=self.steps.value(),
+            seed=self.seed.value(),
+            variations=self.variations.value(),
+            prompt=self.prompt.text(),
+            negative_prompt=self.negative.text(),
+            concepts=self.concepts.text(),
+            previews=self.previews.isChecked(),
         )
 
     def _save_settings(self) -> None:
         host.write_setting("url", self.url.text().strip())
-        host.write_setting("token", self.token.text().strip())
         host.write_setting("settings", json.dumps(self._settings.to_dict()))
 
     def _load_settings(self) -> None:

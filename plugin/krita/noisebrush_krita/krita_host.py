@@ -41,7 +41,8 @@ def selected_nodes(doc: Any) -> list[Any]:
 def check_node(node: Any) -> None:
     if node.colorModel() != "RGBA" or node.colorDepth() != "U8":
         raise HostError(
-            f"layer {node.name()!r} is {node.colorModel()} {node.colorDepth()}; NoiseBrush works on 8-bit RGBA "
+            f"layer {node.name()!r} is {node.colorModel()} {node.colorDepth()}; NoiseBrush works on "
+            "8-bit RGBA "
             "(Image > Convert Image Color Space)"
         )
 
@@ -116,3 +117,8 @@ def read_setting(key: str, default: str = "") -> str:
 
 def write_setting(key: str, value: str) -> None:
     Krita.instance().writeSetting("noisebrush", key, value)
+
+
+def on_close(callback: Any) -> None:
+    """Call `callback` when Krita quits."""
+    Krita.instance().notifier().applicationClosing.connect(callback)

@@ -44,7 +44,9 @@ def read_token(path: str | None = None) -> str:
         with open(path, encoding="utf-8") as f:
             return f.read().strip()
     except OSError as exc:
-        raise ServerError(f"cannot read the server token at {path}: {exc.strerror}; run `noisebrush token`") from None
+        raise ServerError(
+            f"cannot read the server token at {path}: {exc.strerror}; run `noisebrush token`"
+        ) from None
 
 
 class Client:
@@ -155,11 +157,15 @@ def _error(exc: urllib.error.HTTPError) -> ServerError:
     except Exception:
         detail = None
     if isinstance(detail, list):  # a validation error: [{"loc": [...], "msg": ...}, ...]
-        detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
+        )
     return ServerError(f"server said {exc.code}: {detail or exc.reason}", exc.code)
 
 
-def start_local_server(url: str = DEFAULT_URL, command: str = "", timeout: float = 60.0) -> subprocess.Popen | None:
+def start_local_server(
+    url: str = DEFAULT_URL, command: str = "", timeout: float = 60.0
+) -> subprocess.Popen | None:
     """Start `noisebrush serve` on the port of `url` unless a server already answers there.
 
     Returns the process (None if one was already running). `command` is the noisebrush executable;

@@ -166,4 +166,6 @@ def crop(pixels: bytes, width: int, box: Box, channels: int = 4) -> bytes:
     """The `box` of a row-major image `width` pixels wide."""
     x, y, w, h = box
     stride = width * channels
-    return b"".join(pixels[(y + r) * stride + x * channels : (y + r) * stride + (x + w) * channels] for r in range(h))
+    return b"".join(
+        pixels[(y + r) * stride + x * channels : (y + r) * stride + (x + w) * channels] for r in range(h)
+    )

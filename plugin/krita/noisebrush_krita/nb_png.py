@@ -20,7 +20,9 @@ class PNGError(ValueError):
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def encode(width: int, height: int, channels: int, pixels: bytes, level: int = 1) -> bytes:
@@ -33,11 +35,13 @@ def encode(width: int, height: int, channels: int, pixels: bytes, level: int = 1
     mv = memoryview(pixels)
     raw = b"".join(b"\x00" + mv[y * stride : (y + 1) * stride].tobytes() for y in range(height))
     ihdr = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b"")
+    return (
+        SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b"")
+    )
 
 
 def decode(data: bytes) -> tuple[int, int, int, bytes]:
-    """PNG file bytes -> (width, height, channels, row-major 8-bit pixels); palette images come back RGB(A)."""
+    """PNG file bytes -> (width, height, channels, row-major 8-bit pixels); palettes come back RGB(A)."""
     if not data.startswith(SIGNATURE):
         raise PNGError("not a PNG file")
     pos, idat, palette, trns = 8, [], b"", b""
@@ -107,7 +111,9 @@ def _unfilter(raw: bytes, width: int, height: int, bpp: int) -> bytes:
     return bytes(out)
 
 
-def _depalette(idx: bytes, width: int, height: int, palette: bytes, trns: bytes) -> tuple[int, int, int, bytes]:
+def _depalette(
+    idx: bytes, width: int, height: int, palette: bytes, trns: bytes
+) -> tuple[int, int, int, bytes]:
     n = len(palette) // 3
     if trns:
         table = [palette[3 * i : 3 * i + 3] + bytes([trns[i] if i < len(trns) else 255]) for i in range(n)]

@@ -52,7 +52,23 @@ else:
     )
 
 __all__ = [
-    "QT6", "QByteArray", "QObject", "Qt", "QThread", "pyqtSignal", "QCheckBox", "QComboBox", "QDoubleSpinBox", "QFormLayout",
-    "QHBoxLayout", "QLabel", "QLineEdit", "QPlainTextEdit", "QProgressBar", "QPushButton", "QSpinBox",
-    "QVBoxLayout", "QWidget",
+    "QT6",
+    "QByteArray",
+    "QObject",
+    "Qt",
+    "QThread",
+    "pyqtSignal",
+    "QCheckBox",
+    "QComboBox",
+    "QDoubleSpinBox",
+    "QFormLayout",
+    "QHBoxLayout",
+    "QLabel",
+    "QLineEdit",
+    "QPlainTextEdit",
+    "QProgressBar",
+    "QPushButton",
+    "QSpinBox",
+    "QVBoxLayout",
+    "QWidget",
 ]

@@ -27,7 +27,9 @@ class Worker(QObject):
 
     def run(self) -> None:
         try:
-            results = run_jobs(self.client, self.settings, self.targets, self._progress, self._preview, self.stop)
+            results = run_jobs(
+                self.client, self.settings, self.targets, self._progress, self._preview, self.stop
+            )
         except Cancelled:
             self.cancelled.emit()
         except Exception as exc:  # shown to the user; the docker stays usable

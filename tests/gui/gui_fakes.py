@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from noisebrush.core.progress import Progress
 from noisebrush.core.requests import LeditsRequest, SDEditRequest
+
+MODEL_INDEX = Path(__file__).resolve().parents[2] / "resources" / "models" / "default" / "model_index.json"
+needs_bundled_model = pytest.mark.skipif(
+    not MODEL_INDEX.exists(), reason=f"the bundled prior is not installed ({MODEL_INDEX} is absent)"
+)
 
 
 class FakeEngine:

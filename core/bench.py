@@ -1,0 +1,224 @@
+"""Benchmark harness: options, result rows, side-by-side timing, memory probes, stand-in models, hooks.
+
+Timings on a shared machine drift, so every comparison runs ours and the peer alternately in one process and
+reports the median of the per-pair ratios (each pair is measured seconds apart, so drift cancels).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+HOOK_DIR = REPO / "bench"  # bench/*_bench.py modules add cases (e.g. bench/ledits_bench.py)
+
+
+@dataclass
+class Options:
+    """What every case gets: `quick` shrinks sizes and repetitions so a 2-core CPU finishes in minutes."""
+
+    quick: bool = False
+    device: str = "auto"
+    compile: bool = False  # also time the opt-in torch.compile path where a case supports it
+    threads: int | None = None  # torch CPU threads; on a shared machine 1 thread times far steadier than 2
+    workdir: Path = field(default_factory=lambda: cache_dir())
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.startswith("cuda") or (self.device == "auto" and torch.cuda.is_available())
+
+
+@dataclass
+class Row:
+    """One line of the table. `ratio` is ours / peer (lower is better unless `target` says >=)."""
+
+    case: str
+    ours: float
+    peer: float | None
+    unit: str
+    ratio: float | None
+    target: str  # e.g. "<= 1.05", ">= 8", "" for figures reported without a target
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        if self.ratio is None or not self.target:
+            return None
+        op, value = self.target.split()
+        return self.ratio <= float(value) if op == "<=" else self.ratio >= float(value)
+
+
+Case = Callable[[Options], list[Row]]
+
+
+def cache_dir() -> Path:
+    """Stand-in models are built once and kept here (NOISEBRUSH_BENCH_CACHE overrides)."""
+    env = os.environ.get("NOISEBRUSH_BENCH_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "noisebrush" / "bench"
+
+
+# -- timing ----------------------------------------------------------------------------------------
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - start
+
+
+def side_by_side(
+    ours: Callable[[], Any], peer: Callable[[], Any], pairs: int, warmup: int = 1
+) -> tuple[float, float, float]:
+    """Median seconds of ours, of peer, and the median of the per-pair ratios ours/peer; order alternates."""
+    for _ in range(warmup):
+        ours()
+        peer()
+    a: list[float] = []
+    b: list[float] = []
+    for i in range(pairs):
+        if i % 2:
+            tb, ta = timed(peer), timed(ours)
+        else:
+            ta, tb = timed(ours), timed(peer)
+        a.append(ta)
+        b.append(tb)
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    return statistics.median(a), statistics.median(b), statistics.median(ratios)
+
+
+# -- memory --------------------------------------------------------------------------------------
+def rss_bytes() -> int:
+    """Resident set size now."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark (VmHWM) so the next peak is this run's; Linux only."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+# -- stand-in models ---------------------------------------------------------------------------
+def bundled_or_standin(workdir: Path) -> tuple[Path, str]:
+    """The bundled prior if installed, else an untrained model of the same architecture (same cost)."""
+    from .models import BUNDLED
+
+    bundled = BUNDLED / "default"
+    if (bundled / "model_index.json").exists():
+        return bundled, "bundled prior"
+    folder = workdir / "prior-standin"
+    if not (folder / "model_index.json").exists():
+        from . import scenes
+        from .prior_model import PriorConfig, build_prior, save_prior
+
+        torch.manual_seed(0)
+        tmp = workdir / "prior-standin.tmp"
+        prior = build_prior(PriorConfig(vocabulary=list(scenes.VOCABULARY)), tmp)
+        save_prior(prior, tmp)
+        tmp.rename(folder)
+    return folder, "untrained stand-in of the bundled prior's architecture (resources/models/default absent)"
+
+
+def sd15_folder(workdir: Path) -> Path:
+    """An SD 1.5-shaped diffusers folder with random weights (PNDM, as SD 1.5 ships), built once."""
+    folder = workdir / "sd15-random"
+    if not (folder / "model_index.json").exists():
+        from .standins import tiny_sd
+
+        tmp = workdir / "sd15-random.tmp"
+        tiny_sd(tmp, size="sd15")
+        tmp.rename(folder)
+    return folder
+
+
+# -- hooks --------------------------------------------------------------------------------------------
+def hook_cases(directory: Path = HOOK_DIR) -> dict[str, Case]:
+    """Cases from bench/*_bench.py: each module exposes `CASES: dict[str, Case]` (name -> function)."""
+    found: dict[str, Case] = {}
+    if not directory.is_dir():
+        return found
+    for path in sorted(directory.glob("*_bench.py")):
+        spec = importlib.util.spec_from_file_location(f"noisebrush_bench_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found.update(getattr(module, "CASES", {}))
+    return found
+
+
+# -- output --------------------------------------------------------------------------------------------
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return f"{text} {unit}".strip()
+
+
+def table(rows: list[Row]) -> str:
+    """A Markdown table: case, ours, peer, ratio, target, met."""
+    head = ["case", "ours", "peer", "ratio", "target", "met"]
+    body = [
+        [
+            r.case,
+            _fmt(r.ours, r.unit),
+            _fmt(r.peer, r.unit),
+            _fmt(r.ratio),
+            r.target or "(report)",
+            {True: "yes", False: "NO", None: "-"}[r.met],
+        ]
+        for r in rows
+    ]
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in body]
+    notes = [f"- {r.case}: {r.note}" for r in rows if r.note]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def machine() -> str:
+    cpus = os.cpu_count() or 0
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{cpus}-core CPU, {gpu}, torch {torch.__version__}"
+
+
+def write_json(path: Path, rows: list[Row], options: Options) -> None:
+    data = {
+        "machine": machine(),
+        "options": {**asdict(options), "workdir": str(options.workdir)},
+        "rows": [{**asdict(r), "met": r.met} for r in rows],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,85 @@
+"""Memory probes, each in a fresh process so one run's peak is not hidden by another's.
+
+`probe(spec)` runs `python -m noisebrush.core.bench_memory SPEC_JSON` and returns what the child measured:
+peak RSS of the whole process, RSS just before the run and the run's own peak above it (the kernel's
+high-water mark is reset after loading, so loading does not count towards `run_growth`).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+
+
+def probe(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """Run one SDEdit in a child process. spec: model, size (h, w), box (x, y, w, h) or None, steps,
+    strength, prompt, rgba, device, context."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "noisebrush.core.bench_memory", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory probe failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from .bench import peak_rss_bytes, reset_peak_rss, rss_bytes
+    from .engine import Engine
+    from .requests import SDEditRequest
+
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+    engine = Engine()
+    prior = engine.prior(spec["model"], spec.get("device", "cpu"))
+    with torch.no_grad():  # weights loaded lazily (mmap) would otherwise count as the run's growth
+        for part in (prior.unet, prior.vae, prior.text_encoder):
+            if part is not None:
+                for p in part.parameters():
+                    p.sum()
+    h, w = spec["size"]
+    channels = 4 if spec.get("rgba") else 3
+    guide = np.full((h, w, channels), 200, np.uint8)
+    guide[: h // 2, ..., :3] = (90, 140, 220)
+    mask = None
+    if spec.get("box"):
+        x, y, bw, bh = spec["box"]
+        mask = np.zeros((h, w), np.float32)
+        mask[y : y + bh, x : x + bw] = 1.0
+    req = SDEditRequest(
+        guide=guide,
+        mask=mask,
+        model=spec["model"],
+        strength=spec.get("strength", 0.5),
+        steps=spec.get("steps", 10),
+        prompt=spec.get("prompt", ""),
+        device=spec.get("device", "cpu"),
+        context=spec.get("context", 64),
+        low_memory=spec.get("low_memory", False),
+    )
+    cuda = torch.cuda.is_available() and req.device != "cpu"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    peak_before = peak_rss_bytes()
+    base = rss_bytes()
+    reset = reset_peak_rss()
+    engine.sdedit(req)
+    peak = peak_rss_bytes()
+    return {
+        "process_peak": max(peak, peak_before),
+        "base": base,
+        "run_growth": max(peak - base, 0) if reset else None,
+        "vram_peak": torch.cuda.max_memory_allocated() if cuda else None,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(json.loads(sys.argv[1]))))

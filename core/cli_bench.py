@@ -1,0 +1,72 @@
+"""`noisebrush bench`: time the engine against its targets and print case, ours, peer, ratio, target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .bench import Case, Options, Row, hook_cases, machine, table, write_json
+from .errors import BadInput
+
+
+def all_cases() -> dict[str, Case]:
+    from .bench_sdedit import CASES
+
+    return {**CASES, **hook_cases()}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `bench` on the main CLI's subparsers."""
+    p = subparsers.add_parser(
+        "bench",
+        help="measure speed and memory against diffusers and the engine's targets",
+        description="Runs benchmark cases side by side (ours and the peer alternately, medians of per-pair "
+        "ratios) and prints a table. Cases: overhead, diffusers, selection, previews, memory, big-canvas, "
+        "plus any from bench/*_bench.py. Stand-in models are built once under ~/.cache/noisebrush/bench.",
+    )
+    p.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all); see --list")
+    p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (minutes on a CPU)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--compile", action="store_true", help="also time the opt-in torch.compile path")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.set_defaults(func=run_bench)
+    return p
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from .priors import quiet_libraries
+
+    cases = all_cases()
+    if args.list:
+        for name, fn in cases.items():
+            print(f"{name:<12} {(fn.__doc__ or '').strip().splitlines()[0] if fn.__doc__ else ''}")
+        return 0
+    unknown = [c for c in args.cases if c not in cases]
+    if unknown:
+        raise BadInput(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases)}")
+    options = Options(quick=args.quick, device=args.device, compile=args.compile, threads=args.threads)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    options.workdir.mkdir(parents=True, exist_ok=True)
+    quiet_libraries()
+    rows: list[Row] = []
+    threads = f"{args.threads} torch threads" if args.threads else "default torch threads"
+    print(f"machine: {machine()}; {threads}; {'quick' if args.quick else 'full'} settings", file=sys.stderr)
+    for name in args.cases or list(cases):
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        try:
+            new = cases[name](options)
+            print(table(new), file=sys.stderr, flush=True)  # partial results survive an interrupted run
+            rows += new
+        except Exception as e:  # one broken case must not lose the others' figures
+            print(f"case {name} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            rows.append(Row(f"{name}: FAILED", float("nan"), None, "", None, "", f"{type(e).__name__}: {e}"))
+    print(table(rows))
+    if args.json:
+        write_json(args.json, rows, options)
+    return 0

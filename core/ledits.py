@@ -1,0 +1,239 @@
+"""LEDITS (Tsaban & Passos 2023, arXiv 2307.00522) on a Prior: invert once, edit many times.
+
+The inversion (core/inversion.py) depends only on the image, the model and the inversion settings, so it is
+cached: editing the same image again with other concepts, scales, target prompt or mask skips straight to
+the SEGA regeneration (core/sega.py). The whole image is inverted (not a crop around the mask), so one
+inversion serves every mask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import BadInput
+from .images import flatten
+from .inversion import Inversion, edit_schedule, invert
+from .masks import composite, feather, pad_to_multiple
+from .priors import Conditioning, Prior, to_uint8
+from .progress import Progress, ProgressCallback
+from .requests import LeditsRequest
+from .samplers import Step
+from .sega import sega
+
+DEFAULT_CACHE_BYTES = 1 << 30  # about 40 SD 512x512 inversions (50 steps) or a dozen 256x256 pixel ones
+MAX_DEFAULT_STEPS = 100  # the LEDITS demo's schedule; a pixel prior's own default may be its 1000 train steps
+
+
+class InversionCache:
+    """Inversions by key, least recently used evicted first once their bytes exceed `max_bytes`."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, Inversion] = OrderedDict()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(inv.nbytes for inv in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: Hashable) -> Inversion | None:
+        inv = self._items.get(key)
+        if inv is not None:
+            self._items.move_to_end(key)
+        return inv
+
+    def put(self, key: Hashable, inv: Inversion) -> None:
+        if inv.nbytes > self.max_bytes:
+            return  # larger than the whole budget: keeping it would evict everything else for nothing
+        self._items[key] = inv
+        self._items.move_to_end(key)
+        while self.nbytes > self.max_bytes:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+def inversion_key(prior: Prior, rgb: np.ndarray, req: LeditsRequest, steps: int) -> Hashable:
+    """What an inversion depends on: the pixels, the model (and where it runs) and the inversion settings."""
+    digest = hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+    source = (req.source_prompt, req.source_guidance if req.source_prompt else None)
+    return (
+        digest,
+        rgb.shape,
+        str(prior.path),
+        str(prior.device),
+        str(prior.dtype),
+        steps,
+        req.skip,
+        source,
+        req.seed,
+    )
+
+
+def check_prior(prior: Prior, req: LeditsRequest) -> None:
+    """What this prior can do for this request; the message says what is allowed."""
+    if prior.is_ve:
+        raise BadInput(
+            "LEDITS needs a VP (DDPM-type) model; this one is a VE score model (use `edit` with it)"
+        )
+    texts = [c.text for c in req.concepts] + [req.source_prompt, req.target_prompt]
+    if not prior.takes_text and any(t.strip() for t in texts):
+        raise BadInput(
+            "this model takes no text; concepts and source/target prompts need a text-conditioned model"
+        )
+    for c in req.concepts:
+        prior.check_words(c.text, f"concept {c.text!r}")
+    prior.check_words(req.source_prompt, "source prompt")
+    prior.check_words(req.target_prompt, "target prompt")
+
+
+def ledits(
+    prior: Prior,
+    req: LeditsRequest,
+    cache: InversionCache | None = None,
+    callback: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Run one LEDITS request: (cached) edit-friendly inversion, SEGA regeneration, pixel-space composite."""
+    check_prior(prior, req)
+    if req.mask is not None and not (req.mask > 0).any():
+        return req.image.copy()  # nothing may change
+    rgb = flatten(req.image)  # transparent paint sits on white paper
+    h, w = rgb.shape[:2]
+    pixels = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(prior.device)
+    pixels, _ = pad_to_multiple(pixels, prior.multiple)
+    size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
+    steps = req.steps or min(prior.default_steps, MAX_DEFAULT_STEPS)
+    schedule = edit_schedule(prior.new_scheduler(), steps, req.skip)
+    n = len(schedule)
+    key = inversion_key(prior, rgb, req, steps)
+    inv = None if cache is None else cache.get(key)
+    mask = None if req.mask is None else req.mask.astype(np.float32)
+    offset = 0 if inv is not None else n
+    report = _reporter(prior, callback, rgb, mask, (h, w), offset + n)
+
+    with torch.inference_mode():
+        if inv is None:
+            x0 = _encode(prior, pixels)
+            sources = ["", req.source_prompt] if req.source_prompt else [""]
+            source = _rows(prior, sources, size)
+
+            def denoise_source(x: torch.Tensor, t: int) -> torch.Tensor:
+                out = prior.predict(x.to(prior.dtype).repeat(len(sources), 1, 1, 1), t, source)
+                if not req.source_prompt:
+                    return out
+                uncond, text = out.chunk(2)
+                return uncond + req.source_guidance * (text - uncond)
+
+            gen = torch.Generator("cpu").manual_seed(req.seed)
+            inv = invert(
+                denoise_source, x0, schedule, gen, prior.dtype, report("invert", 0) if report else None
+            )
+            if cache is not None:
+                cache.put(key, inv)
+
+        texts = [""] + ([req.target_prompt] if req.target_prompt else []) + [c.text for c in req.concepts]
+        rows = _rows(prior, texts, size)
+
+        def denoise(x: torch.Tensor, t: int, which: list[int]) -> torch.Tensor:
+            cond = rows if len(which) == len(texts) else _select(rows, which)
+            return prior.predict(x.to(prior.dtype).repeat(len(which), 1, 1, 1), t, cond)
+
+        model_mask = None if mask is None else _model_mask(mask, size, prior)
+        x = sega(
+            denoise,
+            inv,
+            req.concepts,
+            req.guidance if req.target_prompt else None,
+            req.momentum,
+            req.momentum_beta,
+            model_mask,
+            req.threshold_over,
+            report("denoise", offset) if report else None,
+        )
+        generated = to_uint8(prior.decode(x.to(prior.dtype))[:, :, :h, :w])[0]
+    if mask is None:
+        return generated  # the whole image was regenerated: an opaque RGB result
+    out = req.image.copy()
+    weight = feather(mask, req.feather)
+    out[..., :3] = composite(out[..., :3], generated, weight)
+    if out.shape[2] == 4:
+        alpha = out[..., 3].astype(np.float32)
+        out[..., 3] = np.where(weight > 0, np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255), out[..., 3])
+    return out
+
+
+def _rows(prior: Prior, texts: list[str], size: tuple[int, int]) -> Conditioning:
+    """One embedding row per text, unguided, for a single batched UNet call."""
+    if not prior.takes_text:
+        return Conditioning()
+    conds = [prior.condition(t, "", 1.0, 1, size) for t in texts]
+    embeds = torch.cat([c.embeds for c in conds if c.embeds is not None])
+    added = None
+    if conds[0].added is not None:
+        added = {k: torch.cat([c.added[k] for c in conds if c.added]) for k in conds[0].added}
+    return Conditioning(embeds=embeds, added=added)
+
+
+def _select(rows: Conditioning, which: list[int]) -> Conditioning:
+    if rows.embeds is None:
+        return rows
+    added = None if rows.added is None else {k: v[which] for k, v in rows.added.items()}
+    return Conditioning(embeds=rows.embeds[which], added=added)
+
+
+def _encode(prior: Prior, pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels to the model's space; latents are the VAE posterior's mean (its mode), as LEDITS++ takes them."""
+    if prior.vae is None:
+        return pixels.to(prior.dtype)
+    vae_dtype = next(prior.vae.parameters()).dtype
+    mean = prior.vae.encode(pixels.to(vae_dtype)).latent_dist.mean
+    shift = getattr(prior.vae.config, "shift_factor", None) or 0.0
+    return ((mean - shift) * prior.vae.config.scaling_factor).to(prior.dtype)
+
+
+def _model_mask(mask: np.ndarray, size: tuple[int, int], prior: Prior) -> torch.Tensor:
+    """The selection in the model's space; dilated for latents so edited content covers every selected pixel."""
+    m = torch.from_numpy(mask)[None, None].to(prior.device)
+    m = F.pad(m, (0, size[1] - m.shape[-1], 0, size[0] - m.shape[-2]))
+    if prior.vae_factor > 1:
+        m = F.max_pool2d(m, prior.vae_factor)
+        m = F.max_pool2d(m, 3, stride=1, padding=1)  # one latent cell of margin for the VAE's reach
+        m = (m > 0).float()
+    return m
+
+
+def _reporter(
+    prior: Prior,
+    callback: ProgressCallback | None,
+    rgb: np.ndarray,
+    mask: np.ndarray | None,
+    size: tuple[int, int],
+    total: int,
+) -> Callable[[str, int], Callable[[Step], None]] | None:
+    """Step reports to Progress: one numbering over inversion then editing, previews from the x0 prediction."""
+    if callback is None:
+        return None
+    h, w = size
+
+    def stage(name: str, offset: int) -> Callable[[Step], None]:
+        def report(step: Step) -> None:
+            x0 = step.x0[:1]
+
+            def render() -> np.ndarray:
+                img = to_uint8(prior.preview_rgb(x0))[0][:h, :w]
+                return img if mask is None else composite(rgb, img, mask)
+
+            callback(Progress(offset + step.index, total, 0, (0, 0, w, h), name, render))
+
+        return report
+
+    return stage

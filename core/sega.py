@@ -1,0 +1,133 @@
+"""Semantic guidance (SEGA, Brack et al. 2023, arXiv 2301.12247) over an edit-friendly inversion (LEDITS).
+
+Per step and concept c (paper eqs. 6-8): psi_c = +/- s_c (eps(x, c) - eps(x, "")), kept only where |psi_c|
+reaches its lambda-quantile (per channel over H x W); warm-up delta_c steps without it; momentum
+gamma = sum_c psi_c + s_m nu, nu <- beta_m nu + (1 - beta_m) gamma (eq. 9), built up during warm-up too.
+The final prediction is eps_uncond [+ s_g (eps_target - eps_uncond)] + gamma (LEDITS, Tsaban & Passos 2023).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from .inversion import Inversion, eps_and_x0, regenerate_step
+from .requests import Concept
+from .samplers import Step, StepCallback
+
+# denoise(x, t, rows) -> model outputs for one x under the listed conditions, in one batched call; the
+# conditions are numbered [uncond, target (if any), concept 1, ..., concept K].
+BatchDenoise = Callable[[torch.Tensor, Any, list[int]], torch.Tensor]
+
+THRESHOLD_OVER = ("channel", "pixel")
+
+
+def quantile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """torch.quantile(x, q, dim=-1) with linear interpolation, by selection: no size limit, O(n) per row."""
+    n = x.shape[-1]
+    rank = q * (n - 1)
+    lo = int(rank)
+    hi = min(lo + 1, n - 1)
+    x = x.float()
+    a = torch.kthvalue(x, lo + 1, dim=-1).values
+    if hi == lo:
+        return a
+    b = torch.kthvalue(x, hi + 1, dim=-1).values
+    return torch.lerp(a, b, rank - lo)
+
+
+def threshold(psi: torch.Tensor, q: float, over: str = "channel") -> torch.Tensor:
+    """Keep the elements of psi whose magnitude reaches the q-quantile over H x W (SEGA eq. 7).
+
+    `over="channel"`: each channel has its own quantile (SEGA's paper and its diffusers pipeline).
+    `over="pixel"`: one mask for all channels from the channel-summed magnitude (diffusers' LEDITS++).
+    """
+    mag = psi.abs()
+    if over == "pixel":
+        mag = mag.sum(dim=1, keepdim=True).expand_as(psi)
+    cut = quantile(mag.flatten(2), q).to(mag.dtype)[..., None, None]
+    return torch.where(mag >= cut, psi, torch.zeros_like(psi))
+
+
+def sega_guidance(
+    eps_uncond: torch.Tensor,
+    eps_concepts: Sequence[torch.Tensor],
+    concepts: Sequence[Concept],
+    step: int,
+    nu: torch.Tensor | None,
+    momentum: float = 0.0,
+    beta: float = 0.0,
+    mask: torch.Tensor | None = None,
+    over: str = "channel",
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """SEGA's guidance term gamma for one step (eqs. 6-9); returns (what to add to eps, new momentum nu).
+
+    `step` is 0-based. A concept in warm-up adds nothing but still feeds the momentum; the momentum itself is
+    added once every concept is past its warm-up. `mask` (1 = may change) confines psi before thresholding.
+    """
+    total = torch.zeros_like(eps_uncond)
+    active = torch.zeros_like(eps_uncond)
+    for eps_c, c in zip(eps_concepts, concepts, strict=True):
+        psi = (eps_c - eps_uncond) * (-c.scale if c.remove else c.scale)
+        if mask is not None:
+            psi = psi * mask
+        psi = threshold(psi, c.threshold, over)
+        total = total + psi
+        if step >= c.warmup:
+            active = active + psi
+    if momentum == 0.0:
+        return active, None
+    if nu is None:
+        nu = torch.zeros_like(total)
+    gamma = total + momentum * nu
+    nu = beta * nu + (1.0 - beta) * gamma
+    if all(step >= c.warmup for c in concepts):
+        return gamma, nu
+    return active, nu
+
+
+def sega(
+    denoise: BatchDenoise,
+    inv: Inversion,
+    concepts: Sequence[Concept],
+    target_guidance: float | None = None,
+    momentum: float = 0.0,
+    beta: float = 0.0,
+    mask: torch.Tensor | None = None,
+    over: str = "channel",
+    callback: StepCallback | None = None,
+) -> torch.Tensor:
+    """LEDITS regeneration: edit-friendly DDPM sampling with the inversion's noise maps, steered by SEGA.
+
+    `target_guidance` is s_g when `denoise` returns a target-prompt row after the unconditional one. With a
+    `mask` (model space, 1 = may change) the sample is the original trajectory outside it after every step,
+    as SDEdit keeps its unselected region (Meng et al. 2022, Algorithm 4).
+    """
+    sched = inv.schedule
+    x = inv.x_start.float()
+    nu: torch.Tensor | None = None
+    n = len(sched)
+    first = 1 if target_guidance is None else 2
+    for i, t in enumerate(sched.timesteps):
+        # Without momentum a concept in warm-up contributes nothing: it is not evaluated at all.
+        live = [c for c in range(len(concepts)) if momentum != 0.0 or i >= concepts[c].warmup]
+        out = denoise(x, t, list(range(first)) + [first + c for c in live]).float()
+        rows = eps_and_x0(out, x.expand_as(out), sched.abar[i], sched.prediction)[0]
+        eps_uncond = rows[:1]
+        eps = eps_uncond
+        if target_guidance is not None:
+            eps = eps_uncond + target_guidance * (rows[1:2] - eps_uncond)
+        if live:
+            chosen = [concepts[c] for c in live]
+            gamma, nu = sega_guidance(
+                eps_uncond, list(rows[first:].split(1)), chosen, i, nu, momentum, beta, mask, over
+            )
+            eps = eps + gamma
+        x, x0_hat = regenerate_step(x, eps, inv, i)
+        if mask is not None:
+            x = torch.lerp(inv.original(i), x, mask)
+        if callback is not None:
+            callback(Step(i + 1, n, x, x0_hat))
+    return x

@@ -1,0 +1,171 @@
+"""Host-independent editing logic for the plugins: what region to send, the job body, the pixels back.
+
+Shared verbatim by the Krita and GIMP plugins (each keeps its own copy so it stands alone once
+installed). Pixels are plain `bytes`, row-major, 8 bits per channel; boxes are (x, y, w, h).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Box = tuple[int, int, int, int]
+
+KINDS = ("sdedit", "ledits")
+LABELS = {"sdedit": "SDEdit", "ledits": "LEDITS"}
+
+
+@dataclass
+class Settings:
+    """What the user chose in the docker or dialog; the same names as the server's job fields."""
+
+    kind: str = "sdedit"
+    model: str = "default"
+    strength: float = 0.5  # SDEdit's t0
+    steps: int = 0  # 0: the prior's own default
+    seed: int = 0
+    variations: int = 1
+    prompt: str = ""  # SDEdit prompt; LEDITS target prompt
+    negative_prompt: str = ""
+    concepts: str = ""  # LEDITS: "cat, -hat" adds cat and removes hat
+    skip: float = 0.15
+    margin: int = 64  # pixels of context sent around the selection
+    previews: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # any other job field, passed through
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def parse_concepts(text: str) -> list[dict[str, Any]]:
+    """'cat, -hat, +sky' -> SEGA concepts; a leading '-' removes the concept, '+' (or nothing) adds it."""
+    out = []
+    for part in re.split(r"[,;\n]", text):
+        word = part.strip()
+        if not word:
+            continue
+        remove = word.startswith("-")
+        word = word.lstrip("+-").strip()
+        if word:
+            out.append({"text": word, "remove": remove})
+    return out
+
+
+def job_body(settings: Settings, image_png: bytes, mask_png: bytes | None) -> dict[str, Any]:
+    """The JSON body of POST /v1/jobs for one image (and optional grey mask, 255 = may change)."""
+    if settings.kind not in KINDS:
+        raise ValueError(f"unknown kind {settings.kind!r}; allowed: {', '.join(KINDS)}")
+    body: dict[str, Any] = {"kind": settings.kind, "model": settings.model, "seed": int(settings.seed)}
+    image = base64.b64encode(image_png).decode("ascii")
+    if mask_png is not None:
+        body["mask"] = base64.b64encode(mask_png).decode("ascii")
+    if settings.steps > 0:
+        body["steps"] = int(settings.steps)
+    if settings.kind == "sdedit":
+        body.update(guide=image, strength=float(settings.strength), variations=int(settings.variations))
+        body.update(prompt=settings.prompt, negative_prompt=settings.negative_prompt)
+    else:
+        body.update(image=image, skip=float(settings.skip), concepts=parse_concepts(settings.concepts))
+        if settings.prompt:
+            body["target_prompt"] = settings.prompt
+    body.update(settings.extra)
+    return body
+
+
+def result_name(source: str, kind: str, index: int, count: int) -> str:
+    """'Sky' -> 'Sky (SDEdit)', or 'Sky (SDEdit 2)' for the second of several variations."""
+    label = LABELS.get(kind, kind)
+    return f"{source} ({label})" if count <= 1 else f"{source} ({label} {index + 1})"
+
+
+def bounds_of_mask(mask: bytes, width: int, height: int) -> Box | None:
+    """Bounding box of the non-zero bytes of a one-byte-per-pixel mask, or None if it is empty."""
+    rows = [y for y in range(height) if mask[y * width : (y + 1) * width].strip(b"\x00")]
+    if not rows:
+        return None
+    left, right = width, 0
+    for y in rows:
+        row = mask[y * width : (y + 1) * width]
+        left = min(left, len(row) - len(row.lstrip(b"\x00")))
+        right = max(right, len(row.rstrip(b"\x00")))
+    return left, rows[0], right - left, rows[-1] - rows[0] + 1
+
+
+def region(selection: Box | None, canvas: Box, margin: int) -> Box:
+    """The box to send: the selection grown by `margin` (context for the prior), clipped to the canvas."""
+    cx, cy, cw, ch = canvas
+    if selection is None:
+        return canvas
+    x, y, w, h = selection
+    x0, y0 = max(cx, x - margin), max(cy, y - margin)
+    x1, y1 = min(cx + cw, x + w + margin), min(cy + ch, y + h + margin)
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def grow_to(box: Box, canvas: Box, minimum: int = 8) -> Box:
+    """Grow a box to at least `minimum` pixels a side (the server's smallest image), inside the canvas."""
+    x, y, w, h = box
+    cx, cy, cw, ch = canvas
+    if w < minimum:
+        x = max(cx, min(x - (minimum - w) // 2, cx + cw - minimum))
+        w = min(minimum, cw)
+    if h < minimum:
+        y = max(cy, min(y - (minimum - h) // 2, cy + ch - minimum))
+        h = min(minimum, ch)
+    return x, y, w, h
+
+
+def swap_red_blue(pixels: bytes) -> bytes:
+    """BGRA <-> RGBA (Krita's U8 RGBA pixel data comes as B, G, R, A)."""
+    out = bytearray(pixels)
+    out[0::4] = pixels[2::4]
+    out[2::4] = pixels[0::4]
+    return bytes(out)
+
+
+def keep_unselected(source: bytes, result: bytes, mask: bytes, channels: int = 4) -> bytes:
+    """`result` with every pixel whose mask byte is 0 taken from `source`, bit for bit."""
+    if len(source) != len(result) or len(mask) * channels != len(source):
+        raise ValueError("source, result and mask sizes do not match")
+    out = bytearray(result)
+    for m in re.finditer(rb"\x00+", mask):
+        a, b = m.start() * channels, m.end() * channels
+        out[a:b] = source[a:b]
+    return bytes(out)
+
+
+def to_rgba(pixels: bytes, channels: int) -> bytes:
+    """1-4 channel 8-bit pixels -> RGBA."""
+    if channels == 4:
+        return pixels
+    n = len(pixels) // channels
+    out = bytearray(b"\xff" * (4 * n))
+    if channels == 3:
+        for c in range(3):
+            out[c::4] = pixels[c::3]
+    elif channels == 1:
+        for c in range(3):
+            out[c::4] = pixels
+    else:
+        for c in range(3):
+            out[c::4] = pixels[0::2]
+        out[3::4] = pixels[1::2]
+    return bytes(out)
+
+
+def crop(pixels: bytes, width: int, box: Box, channels: int = 4) -> bytes:
+    """The `box` of a row-major image `width` pixels wide."""
+    x, y, w, h = box
+    stride = width * channels
+    return b"".join(
+        pixels[(y + r) * stride + x * channels : (y + r) * stride + (x + w) * channels] for r in range(h)
+    )

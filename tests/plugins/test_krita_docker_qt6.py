@@ -1,0 +1,216 @@
+"""The Krita docker on PyQt6 (as in Krita 6), with a stand-in `krita` module and document:
+Generate runs the QThread worker against a live server, shows previews, then adds the layer above."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PyQt6.QtWidgets", reason="PyQt6 is not installed")
+from nb_live import TOKEN, FakeEngine, live_server  # noqa: E402
+from PyQt6.QtWidgets import QDockWidget  # noqa: E402
+
+W, H = 40, 30
+
+
+class Node:
+    def __init__(self, doc: Doc, name: str, px: bytes | None = None) -> None:
+        self.doc, self._name, self.parent = doc, name, None
+        self.px = bytearray(px if px is not None else bytes(W * H * 4))  # stored BGRA, like Krita
+        self.children: list[Node] = []
+
+    def name(self) -> str:
+        return self._name
+
+    def setName(self, n: str) -> None:  # noqa: N802
+        self._name = n
+
+    def type(self) -> str:
+        return "paintlayer"
+
+    def colorModel(self) -> str:  # noqa: N802
+        return "RGBA"
+
+    def colorDepth(self) -> str:  # noqa: N802
+        return "U8"
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:  # noqa: N802
+        return b"".join(bytes(self.px[((y + j) * W + x) * 4 : ((y + j) * W + x + w) * 4]) for j in range(h))
+
+    def setPixelData(self, data: Any, x: int, y: int, w: int, h: int) -> None:  # noqa: N802
+        data = bytes(data)
+        for j in range(h):
+            self.px[((y + j) * W + x) * 4 : ((y + j) * W + x + w) * 4] = data[j * w * 4 : (j + 1) * w * 4]
+
+    def duplicate(self) -> Node:
+        return Node(self.doc, self._name, bytes(self.px))
+
+    def parentNode(self) -> Node | None:  # noqa: N802
+        return self.parent
+
+    def addChildNode(self, node: Node, above: Node | None) -> None:  # noqa: N802
+        node.parent = self
+        self.children.insert(self.children.index(above) + 1 if above else len(self.children), node)
+
+    def childNodes(self) -> list[Node]:  # noqa: N802
+        return list(self.children)
+
+    def remove(self) -> None:
+        self.parent.children.remove(self)
+
+
+class Selection:
+    def __init__(self, box: tuple[int, int, int, int]) -> None:
+        self.box = box
+
+    def x(self) -> int:
+        return self.box[0]
+
+    def y(self) -> int:
+        return self.box[1]
+
+    def width(self) -> int:
+        return self.box[2]
+
+    def height(self) -> int:
+        return self.box[3]
+
+    def pixelData(self, x: int, y: int, w: int, h: int) -> bytes:  # noqa: N802
+        sx, sy, sw, sh = self.box
+        return bytes(
+            255 if sx <= x + i < sx + sw and sy <= y + j < sy + sh else 0 for j in range(h) for i in range(w)
+        )
+
+
+class Doc:
+    def __init__(self) -> None:
+        self.root = Node(self, "root")
+        self.sel = Selection((10, 8, 12, 10))
+
+    def width(self) -> int:
+        return W
+
+    def height(self) -> int:
+        return H
+
+    def selection(self) -> Selection:
+        return self.sel
+
+    def rootNode(self) -> Node:  # noqa: N802
+        return self.root
+
+    def createNode(self, name: str, kind: str) -> Node:  # noqa: N802
+        return Node(self, name)
+
+    def nodeByName(self, name: str) -> Node | None:  # noqa: N802
+        return next((n for n in self.root.children if n.name() == name), None)
+
+    def refreshProjection(self) -> None:  # noqa: N802
+        pass
+
+    def waitForDone(self) -> None:  # noqa: N802
+        pass
+
+
+@pytest.fixture()
+def docker_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]:
+    settings: dict[tuple[str, str], str] = {}
+    app = types.SimpleNamespace(
+        readSetting=lambda g, k, d: settings.get((g, k), d),
+        writeSetting=lambda g, k, v: settings.__setitem__((g, k), v),
+        activeDocument=lambda: None,
+        activeWindow=lambda: None,
+    )
+    fake = types.ModuleType("krita")
+    fake.DockWidget = type("DockWidget", (QDockWidget,), {})  # type: ignore[attr-defined]
+    fake.Krita = types.SimpleNamespace(instance=lambda: app)  # type: ignore[attr-defined]
+    fake.Extension = object  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "krita", fake)
+    for name in (
+        "noisebrush_krita.qtcompat",
+        "noisebrush_krita.krita_host",
+        "noisebrush_krita.worker",
+        "noisebrush_krita.generate",
+        "noisebrush_krita.docker",
+    ):
+        sys.modules.pop(name, None)
+    mod = importlib.import_module("noisebrush_krita.docker")
+    yield mod
+    for name in (
+        "noisebrush_krita.qtcompat",
+        "noisebrush_krita.krita_host",
+        "noisebrush_krita.worker",
+        "noisebrush_krita.generate",
+        "noisebrush_krita.docker",
+    ):
+        sys.modules.pop(name, None)
+
+
+def test_docker_on_pyqt6_generates_with_previews(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from noisebrush_krita import qtcompat
+
+    assert qtcompat.QT6
+    host = docker_module.host
+    doc = Doc()
+    src = np.random.default_rng(0).integers(0, 256, (H, W, 4), dtype=np.uint8)
+    layer = Node(doc, "Paint", src.tobytes())
+    doc.root.addChildNode(layer, None)
+    monkeypatch.setattr(host, "active_document", lambda: doc)
+    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    previews: list[tuple[int, int, int, int]] = []
+    show = host.show_preview
+    monkeypatch.setattr(
+        host, "show_preview", lambda d, s, box, px: (previews.append(box), show(d, s, box, px))
+    )
+
+    with live_server(FakeEngine(steps=6, delay=0.03), preview_interval=0.0) as (url, _app):
+        docker = docker_module.NoiseBrushDocker()
+        qtbot.addWidget(docker)
+        docker.set_kind("ledits")
+        assert docker.concepts.isEnabled() and not docker.strength.isEnabled()
+        docker.set_kind("sdedit")
+        docker.url.setText(url)
+        docker.token.setText(TOKEN)
+        docker.generate_btn.click()
+        assert docker.cancel_btn.isEnabled()
+        qtbot.waitUntil(lambda: docker._worker is None, timeout=20000)
+        qtbot.waitUntil(lambda: docker._thread is None, timeout=5000)
+    assert docker.status.text() == "Added 1 layer(s).", docker.status.text()
+    assert [n.name() for n in doc.root.children] == ["Paint", "Paint (SDEdit)"]
+    assert previews, "no preview reached the preview layer"
+    out = np.frombuffer(bytes(doc.root.children[1].px), np.uint8).reshape(H, W, 4)
+    inside = np.zeros((H, W), bool)
+    inside[8:18, 10:22] = True
+    assert np.array_equal(out[~inside], src[~inside])
+    assert np.array_equal(out[inside][:, :3], 255 - src[inside][:, :3])
+
+
+def test_docker_cancel_writes_nothing_and_removes_preview(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = docker_module.host
+    doc = Doc()
+    layer = Node(doc, "Paint", bytes(W * H * 4))
+    doc.root.addChildNode(layer, None)
+    monkeypatch.setattr(host, "active_document", lambda: doc)
+    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    with live_server(FakeEngine(steps=400, delay=0.02), preview_interval=0.0) as (url, _app):
+        docker = docker_module.NoiseBrushDocker()
+        qtbot.addWidget(docker)
+        docker.url.setText(url)
+        docker.token.setText(TOKEN)
+        docker.generate_btn.click()
+        qtbot.waitUntil(lambda: doc.nodeByName(host.PREVIEW_NAME) is not None, timeout=10000)
+        docker.cancel_btn.click()
+        qtbot.waitUntil(lambda: docker._worker is None, timeout=10000)
+        qtbot.waitUntil(lambda: docker._thread is None, timeout=5000)
+    assert docker.status.text().startswith("Cancelled")
+    assert [n.name() for n in doc.root.children] == ["Paint"]

@@ -1,0 +1,230 @@
+"""The plugins' urllib client and job runner against a live server (fake engine), and GIMP's logic
+with a fake host: one undo group, new layers right above their sources, unselected pixels untouched."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gimp_logic
+import numpy as np
+import pytest
+from nb_live import TOKEN, FakeEngine, live_server
+from noisebrush_krita import nb_png
+from noisebrush_krita.nb_client import Client, ServerError, read_token, token_path
+from noisebrush_krita.nb_edit import Settings
+from noisebrush_krita.nb_jobs import Cancelled, Target, run_jobs
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with live_server(FakeEngine(steps=6, delay=0.01), preview_interval=0.0) as (u, _app):
+        yield u
+
+
+def rgba(w: int, h: int, seed: int = 0) -> bytes:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 4), dtype=np.uint8).tobytes()
+
+
+def test_client_routes_and_errors(url: str) -> None:
+    c = Client(url, TOKEN)
+    assert c.health()["status"] == "ok"
+    assert c.models()[0]["name"] == "default"
+    with pytest.raises(ServerError, match="401") as e:
+        Client(url, "wrong").models()
+    assert e.value.status == 401
+    with pytest.raises(ServerError, match="422.*guide"):
+        c.submit({"kind": "sdedit"})
+    with pytest.raises(ServerError, match="cannot reach"):
+        Client("http://127.0.0.1:9", TOKEN, timeout=2).health()
+
+
+def test_token_file_rule_matches_the_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from noisebrush.core import auth
+
+    monkeypatch.setenv("NOISEBRUSH_TOKEN_FILE", str(tmp_path / "t"))
+    assert token_path() == str(auth.token_path())
+    monkeypatch.delenv("NOISEBRUSH_TOKEN_FILE")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert token_path() == str(auth.token_path())
+    made = auth.ensure_token()
+    assert read_token() == made
+
+
+def test_run_jobs_streams_progress_and_previews(url: str) -> None:
+    w, h = 20, 16
+    src = rgba(w, h)
+    mask = bytearray(w * h)
+    for y in range(4, 10):
+        mask[y * w + 5 : y * w + 15] = b"\xff" * 10
+    targets = [
+        Target("n1", "Layer", (3, 2, w, h), src, bytes(mask)),
+        Target("n2", "Other", (0, 0, w, h), src, None),
+    ]
+    steps, previews = [], []
+    out = run_jobs(
+        Client(url, TOKEN),
+        Settings(variations=2),
+        targets,
+        lambda i, s, t: steps.append((i, s, t)),
+        lambda i, box, px: previews.append((i, box, len(px))),
+    )
+    assert [len(r) for r in out] == [2, 2]
+    a, s = np.frombuffer(out[0][0], np.uint8).reshape(h, w, 4), np.frombuffer(src, np.uint8).reshape(h, w, 4)
+    sel = np.frombuffer(bytes(mask), np.uint8).reshape(h, w) > 0
+    assert np.array_equal(a[~sel], s[~sel]) and np.array_equal(a[sel][:, :3], 255 - s[sel][:, :3])
+    assert np.array_equal(np.frombuffer(out[1][0], np.uint8).reshape(h, w, 4)[..., :3], 255 - s[..., :3])
+    assert (0, 6, 6) in steps and (1, 6, 6) in steps
+    assert previews and previews[0][1] == (3, 2, w, h) and previews[0][2] == w * h * 4
+
+
+def test_run_jobs_cancel_and_failure() -> None:
+    with live_server(FakeEngine(steps=500, delay=0.01)) as (u, _app):
+        stop = threading.Event()
+        t = Target("n", "L", (0, 0, 8, 8), rgba(8, 8), None)
+        timer = threading.Timer(0.3, stop.set)
+        timer.start()
+        with pytest.raises(Cancelled):
+            run_jobs(Client(u, TOKEN), Settings(), [t, t], cancel=stop)
+        deadline = time.monotonic() + 5  # the second job may be stopping at its next step
+        while not all(j.done for j in _app.state.queue.jobs()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [j.status for j in _app.state.queue.jobs()] == ["cancelled", "cancelled"]
+    with live_server(FakeEngine()) as (u, _app):
+        with pytest.raises(ServerError, match="L: RuntimeError: fake engine exploded"):
+            run_jobs(Client(u, TOKEN), Settings(prompt="explode"), [t])
+
+
+class FakeGimp:
+    """Records host calls; layers are dicts with pixels in a bytearray."""
+
+    def __init__(self, w: int, h: int, sel: tuple[int, int, int, int] | None) -> None:
+        self.w, self.h, self.sel = w, h, sel
+        self.stack: list[dict[str, Any]] = []  # top first, like GIMP
+        self.calls: list[str] = []
+
+    def layer(self, name: str, seed: int) -> dict[str, Any]:
+        d = {"name": name, "px": bytearray(rgba(self.w, self.h, seed)), "offsets": (0, 0)}
+        self.stack.insert(0, d)
+        return d
+
+    def layer_bounds(self, d: dict[str, Any]) -> tuple[int, int, int, int]:
+        return (*d["offsets"], self.w, self.h)
+
+    def layer_name(self, d: dict[str, Any]) -> str:
+        return d["name"]
+
+    def selection_bounds(self, image: Any) -> tuple[int, int, int, int] | None:
+        return self.sel
+
+    def selection_mask(self, image: Any, box: tuple[int, int, int, int]) -> bytes:
+        x, y, w, h = box
+        sx, sy, sw, sh = self.sel or (0, 0, 0, 0)
+        return bytes(
+            255 if sx <= x + i < sx + sw and sy <= y + j < sy + sh else 0 for j in range(h) for i in range(w)
+        )
+
+    def read_rgba(self, d: dict[str, Any], box: tuple[int, int, int, int]) -> bytes:
+        x, y, w, h = box
+        return b"".join(
+            bytes(d["px"][((y + j) * self.w + x) * 4 : ((y + j) * self.w + x + w) * 4]) for j in range(h)
+        )
+
+    def write_rgba(self, d: dict[str, Any], box: tuple[int, int, int, int], px: bytes) -> None:
+        self.calls.append(f"write {d['name']}")
+        x, y, w, h = box
+        for j in range(h):
+            d["px"][((y + j) * self.w + x) * 4 : ((y + j) * self.w + x + w) * 4] = px[
+                j * w * 4 : (j + 1) * w * 4
+            ]
+
+    def add_layer_above(self, image: Any, source: dict[str, Any], name: str) -> dict[str, Any]:
+        self.calls.append(f"add {name}")
+        d = {"name": name, "px": bytearray(source["px"]), "offsets": source["offsets"]}
+        self.stack.insert(self.stack.index(source), d)
+        return d
+
+    def undo_group_start(self, image: Any) -> None:
+        self.calls.append("undo start")
+
+    def undo_group_end(self, image: Any) -> None:
+        self.calls.append("undo end")
+
+    def progress(self, fraction: float, text: str = "") -> None:
+        assert 0.0 <= fraction <= 1.0
+
+    def flush(self) -> None:
+        self.calls.append("flush")
+
+
+def test_gimp_logic_one_undo_group_layers_above_sources(url: str) -> None:
+    host = FakeGimp(120, 90, (70, 10, 30, 20))
+    sources = [host.layer(f"Layer {i}", i) for i in (1, 2)]
+    before = [bytes(s["px"]) for s in sources]
+    made = gimp_logic.run(host, None, sources, Settings(margin=16), Client(url, TOKEN))
+    assert [d["name"] for d in host.stack] == ["Layer 2 (SDEdit)", "Layer 2", "Layer 1 (SDEdit)", "Layer 1"]
+    assert host.calls[0] == "undo start" and host.calls[-2:] == ["undo end", "flush"]
+    assert host.calls.count("undo start") == 1 and host.calls.count("undo end") == 1
+    for src, old, new in zip(sources, before, made, strict=True):
+        assert bytes(src["px"]) == old  # the source is untouched
+        a = np.frombuffer(bytes(new["px"]), np.uint8).reshape(90, 120, 4)
+        o = np.frombuffer(old, np.uint8).reshape(90, 120, 4)
+        inside = np.zeros((90, 120), bool)
+        inside[10:30, 70:100] = True
+        assert np.array_equal(a[~inside], o[~inside])
+        assert np.array_equal(a[inside][:, :3], 255 - o[inside][:, :3])
+
+
+def test_gimp_logic_ends_undo_group_when_writing_fails(url: str) -> None:
+    host = FakeGimp(16, 16, None)
+    src = host.layer("L", 0)
+
+    def boom(*a: Any) -> None:
+        raise RuntimeError("disk full")
+
+    host.write_rgba = boom  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        gimp_logic.run(host, None, [src], Settings(), Client(url, TOKEN))
+    assert host.calls.count("undo start") == host.calls.count("undo end") == 1
+
+
+def test_png_sizes_checked(url: str) -> None:
+    assert nb_png.decode(nb_png.encode(3, 2, 4, bytes(24)))[:3] == (3, 2, 4)
+
+
+@pytest.mark.slow
+def test_start_local_server_runs_noisebrush_serve(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from nb_live import free_port
+    from noisebrush_krita.nb_client import start_local_server
+
+    exe = shutil.which("noisebrush") or str(Path(sys.executable).parent / "noisebrush")
+    monkeypatch.setenv("NOISEBRUSH_TOKEN_FILE", str(tmp_path / "token"))
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = start_local_server(url, exe, timeout=120)
+    assert proc is not None
+    try:
+        c = Client(url, read_token())
+        assert c.health()["status"] == "ok" and isinstance(c.models(), list)
+        assert start_local_server(url, exe) is None  # already up: not started twice
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_gimp_logic_offset_layer_maps_the_selection(url: str) -> None:
+    host = FakeGimp(60, 40, (30, 20, 10, 10))  # selection in image pixels
+    src = host.layer("Moved", 3)
+    src["offsets"] = (10, 5)  # the layer starts at (10, 5) in the image
+    old = np.frombuffer(bytes(src["px"]), np.uint8).reshape(40, 60, 4)
+    (made,) = gimp_logic.run(host, None, [src], Settings(margin=4), Client(url, TOKEN))
+    new = np.frombuffer(bytes(made["px"]), np.uint8).reshape(40, 60, 4)
+    inside = np.zeros((40, 60), bool)
+    inside[15:25, 20:30] = True  # the selection in the layer's own pixels
+    assert np.array_equal(new[~inside], old[~inside])
+    assert np.array_equal(new[inside][:, :3], 255 - old[inside][:, :3])

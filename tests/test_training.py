@@ -1,0 +1,133 @@
+"""Training of the bundled prior's kind of model, on tiny configs: checkpoints load, resuming is exact."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from noisebrush.core import prior_model, training
+from noisebrush.core.scenes import VOCABULARY
+
+
+def tiny(out: Path, steps: int, **overrides: object) -> training.TrainConfig:
+    prior = prior_model.PriorConfig(channels=(8, 16), norm_groups=4, text_width=16, text_layers=1, max_words=8)
+    config = training.TrainConfig(
+        out=str(out), size=16, batch=2, steps=steps, checkpoint_every=2, sample_steps=2, threads=1,
+        device="cpu", prior=prior, warmup=1,
+    )
+    for k, v in overrides.items():
+        setattr(config, k, v)
+    return config
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return prior_model.load_prior(folder).unet.state_dict()
+
+
+def test_every_vocabulary_word_is_one_token(tmp_path: Path) -> None:
+    tok = prior_model.write_tokenizer(list(VOCABULARY), tmp_path / "tok")
+    for word in VOCABULARY:
+        assert len(tok(word, add_special_tokens=False).input_ids) == 1
+    ids = tok("sunset lake", padding="max_length", max_length=tok.model_max_length).input_ids
+    assert len(ids) == tok.model_max_length == 16
+
+
+def test_checkpoint_is_a_loadable_model_folder(tmp_path: Path) -> None:
+    result = training.train(tiny(tmp_path, 2), progress=False)
+    folder = result.last_checkpoint / "prior"
+    for part in ("model_index.json", "noisebrush.json", "unet/config.json", "text_encoder/config.json",
+                 "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json"):
+        assert (folder / part).exists(), part
+    assert list((folder / "unet").glob("*.safetensors")) and (result.last_checkpoint / "samples.png").exists()
+    prior = prior_model.load_prior(folder)
+    assert prior.meta["vocabulary"] == list(VOCABULARY) and prior.meta["step"] == 2
+    images = prior_model.sample(prior, ["", "lake"], 16, 16, steps=2, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (2, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
+
+
+def test_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
+    from noisebrush.core.engine import Engine
+    from noisebrush.core.requests import SDEditRequest
+
+    result = training.train(tiny(tmp_path, 2), progress=False)
+    guide = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
+    engine = Engine()
+    req = SDEditRequest(guide=guide, model=str(result.last_checkpoint / "prior"), strength=0.5, steps=4, prompt="lake")
+    (out,) = engine.sdedit(req)
+    assert out.shape == guide.shape and out.dtype == np.uint8
+    assert engine.vocabulary(str(result.last_checkpoint / "prior")) == list(VOCABULARY)
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path: Path) -> None:
+    straight = training.train(tiny(tmp_path / "a", 4), progress=False)
+    training.train(tiny(tmp_path / "b", 2), progress=False)
+    resumed = training.train(tiny(tmp_path / "b", 4), progress=False)
+    assert resumed.step == 4
+    a, b = weights(straight.last_checkpoint / "prior"), weights(resumed.last_checkpoint / "prior")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_old_optimiser_states_are_pruned(tmp_path: Path) -> None:
+    training.train(tiny(tmp_path, 6, keep_states=1), progress=False)
+    states = sorted(tmp_path.glob("checkpoints/step-*/state.pt"))
+    assert [p.parent.name for p in states] == ["step-0000006"]
+    assert len(list(tmp_path.glob("checkpoints/step-*/prior"))) == 3
+
+
+def test_captions_drop_to_empty_and_use_only_true_words() -> None:
+    rng = np.random.default_rng(0)
+    words = [["day", "lake", "forest"]] * 2000
+    caps = training.captions(words, rng, keep=0.6, dropout=0.15)
+    assert 0.12 < np.mean([c == "" for c in caps]) < 0.18
+    assert all(set(c.split()) <= {"day", "lake", "forest"} for c in caps)
+    assert {"day", "lake forest", "forest day lake"} & set(caps)
+
+
+def test_trains_on_a_folder_of_images_with_captions(tmp_path: Path) -> None:
+    data = tmp_path / "images"
+    data.mkdir()
+    for i, colour in enumerate([(200, 40, 40), (40, 40, 200)]):
+        Image.fromarray(np.full((40, 30, 3), colour, np.uint8)).save(data / f"im{i}.png")
+    (data / "im0.txt").write_text("red barn")
+    config = tiny(tmp_path / "run", 2, data=str(data))
+    result = training.train(config, progress=False)
+    assert prior_model.load_prior(result.last_checkpoint / "prior").meta["vocabulary"] == ["barn", "red"]
+
+
+def test_cli_registers_train_and_resumes_from_the_saved_config(tmp_path: Path) -> None:
+    from noisebrush.core import cli_train
+
+    parser = argparse.ArgumentParser()
+    cli_train.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    training.train(tiny(out, 2), progress=False)
+    args = parser.parse_args(["train", "--out", str(out), "--steps", "3", "--no-progress", "--threads", "1"])
+    config = cli_train.config_from_args(args)
+    assert config.size == 16 and config.steps == 3  # the run's own settings, new length
+    assert args.func(args) == 0
+    assert (out / "checkpoints" / "step-0000003" / "prior").exists()
+
+
+@pytest.mark.parametrize("flag", ["--size", "--batch"])
+def test_cli_flags_parse(flag: str) -> None:
+    from noisebrush.core import cli_train
+
+    parser = argparse.ArgumentParser()
+    cli_train.add_parser(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["train", flag, "32"]).func is cli_train.run
+
+
+def test_export_sets_the_engine_defaults(tmp_path: Path) -> None:
+    import json
+
+    result = training.train(tiny(tmp_path / "run", 2), progress=False)
+    target = tmp_path / "models" / "mine"
+    prior_model.export_prior(result.last_checkpoint / "prior", target, default_steps=7, default_guidance=2.5)
+    meta = json.loads((target / "noisebrush.json").read_text())
+    assert meta["default_steps"] == 7 and meta["default_guidance"] == 2.5 and meta["vocabulary"] == list(VOCABULARY)
+    assert weights(target).keys() == weights(result.last_checkpoint / "prior").keys()
