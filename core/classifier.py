@@ -46,8 +46,12 @@ class ConceptNet(nn.Module):
         for c in config.channels:
             stages.append(
                 nn.Sequential(
-                    nn.Conv2d(c_in, c, 3, padding=1), nn.GroupNorm(8, c), nn.ReLU(),
-                    nn.Conv2d(c, c, 3, padding=1), nn.GroupNorm(8, c), nn.ReLU(),
+                    nn.Conv2d(c_in, c, 3, padding=1),
+                    nn.GroupNorm(8, c),
+                    nn.ReLU(),
+                    nn.Conv2d(c, c, 3, padding=1),
+                    nn.GroupNorm(8, c),
+                    nn.ReLU(),
                 )
             )
             c_in = c
@@ -83,7 +87,9 @@ def prepare(images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
 def features(net: ConceptNet, images: np.ndarray | list[np.ndarray], batch: int = 256) -> np.ndarray:
     """(N, D) float64 feature vectors for KID."""
     net.eval()
-    chunks = [net.features(prepare(images[i : i + batch])).double().numpy() for i in range(0, len(images), batch)]
+    chunks = [
+        net.features(prepare(images[i : i + batch])).double().numpy() for i in range(0, len(images), batch)
+    ]
     return np.concatenate(chunks)
 
 
@@ -91,7 +97,9 @@ def features(net: ConceptNet, images: np.ndarray | list[np.ndarray], batch: int 
 def probabilities(net: ConceptNet, images: np.ndarray | list[np.ndarray], batch: int = 256) -> np.ndarray:
     """(N, len(vocabulary)) sigmoid probability that each concept is shown."""
     net.eval()
-    chunks = [torch.sigmoid(net(prepare(images[i : i + batch]))).numpy() for i in range(0, len(images), batch)]
+    chunks = [
+        torch.sigmoid(net(prepare(images[i : i + batch]))).numpy() for i in range(0, len(images), batch)
+    ]
     return np.concatenate(chunks)
 
 
@@ -137,7 +145,13 @@ def augment(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def train_classifier(
-    out: Path, steps: int = 1000, batch: int = 32, pool: int = 8000, seed: int = 0, lr: float = 2e-3, progress: bool = True
+    out: Path,
+    steps: int = 4000,
+    batch: int = 32,
+    pool: int = 8000,
+    seed: int = 0,
+    lr: float = 2e-3,
+    progress: bool = True,
 ) -> tuple[ConceptNet, dict]:
     """Train on a pool of procedural scenes (binary cross-entropy per concept); report held-out accuracy."""
     torch.manual_seed(seed)
@@ -196,7 +210,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description="Train the concept classifier used by `noisebrush eval`.")
     parser.add_argument("--out", type=Path, default=default_classifier_path())
-    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()

@@ -88,6 +88,7 @@ class EvalConfig:
     device: str = "auto"
     classifier: str = ""  # "" = the shipped one
     time_size: int = 256  # also time one SDEdit of a guide this size at t0 = 0.5 (0 = skip)
+    batch: int = 50  # guides per batched SDEdit run; 1 = one Engine.sdedit call per guide
 
 
 @dataclass
@@ -107,8 +108,12 @@ class EvalReport:
     timing: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"config": asdict(self.config), "rows": [asdict(r) for r in self.rows],
-                "concepts": self.concepts, "timing": self.timing}
+        return {
+            "config": asdict(self.config),
+            "rows": [asdict(r) for r in self.rows],
+            "concepts": self.concepts,
+            "timing": self.timing,
+        }
 
 
 Progress = Callable[[str, int], None]  # (what, images done)
@@ -126,7 +131,9 @@ def _held_out_scenes(seed: int, count: int, size: int) -> list[scenes.Scene]:
     return [scenes.render(np.random.default_rng([seed, i, 1]), size) for i in range(count)]
 
 
-def evaluate(config: EvalConfig, engine: object | None = None, progress: Progress | None = None) -> EvalReport:
+def evaluate(
+    config: EvalConfig, engine: object | None = None, progress: Progress | None = None
+) -> EvalReport:
     """Run the whole protocol; `engine` is a `noisebrush.core.engine.Engine` (made here if None)."""
     if engine is None:
         from .engine import Engine
@@ -139,23 +146,33 @@ def evaluate(config: EvalConfig, engine: object | None = None, progress: Progres
     ref = clf.features(net, reference)
     half = len(ref) // 2
     report.rows.append(Row("held-out scenes, half vs half (floor)", *kid_subsets(ref[:half], ref[half:])))
-    report.rows.append(Row("stroke paintings (the guides)", *kid_subsets(clf.features(net, guides), ref),
-                           l2=0.0))
+    report.rows.append(
+        Row("stroke paintings (the guides)", *kid_subsets(clf.features(net, guides), ref), l2=0.0)
+    )
     for strength in config.strengths:
         started = time.time()
-        outputs = [_sdedit(engine, config, g, strength, seed=i) for i, g in enumerate(guides)]
+        outputs = sdedit_guides(engine, config, guides, strength)
         seconds = (time.time() - started) / len(guides)
         tell(f"SDEdit t0={strength}", len(outputs))
-        row = Row(f"SDEdit t0 = {strength:g}", *kid_subsets(clf.features(net, outputs), ref),
-                  l2=l2_to_guide(outputs, guides), seconds_per_image=seconds)
+        row = Row(
+            f"SDEdit t0 = {strength:g}",
+            *kid_subsets(clf.features(net, outputs), ref),
+            l2=l2_to_guide(outputs, guides),
+            seconds_per_image=seconds,
+        )
         report.rows.append(row)
     if config.unconditional:
         started = time.time()
         samples = generate(engine, config, "", config.unconditional)
         seconds = (time.time() - started) / config.unconditional
         tell("unconditional", len(samples))
-        report.rows.append(Row("unconditional samples (t0 = 1)", *kid_subsets(clf.features(net, samples), ref),
-                               seconds_per_image=seconds))
+        report.rows.append(
+            Row(
+                "unconditional samples (t0 = 1)",
+                *kid_subsets(clf.features(net, samples), ref),
+                seconds_per_image=seconds,
+            )
+        )
     if config.per_concept:
         report.concepts = concept_accuracy(engine, net, config, tell)
     if config.time_size:
@@ -163,25 +180,84 @@ def evaluate(config: EvalConfig, engine: object | None = None, progress: Progres
     return report
 
 
+def sdedit_guides(
+    engine: object, config: EvalConfig, guides: list[np.ndarray], strength: float
+) -> list[np.ndarray]:
+    """SDEdit of every guide, guide i with seed i: batched when the engine is the real one, else one by one."""
+    if config.batch > 1 and hasattr(engine, "prior"):
+        out: list[np.ndarray] = []
+        for start in range(0, len(guides), config.batch):
+            chunk = guides[start : start + config.batch]
+            out.extend(
+                batched_sdedit(engine, config, chunk, strength, list(range(start, start + len(chunk))))
+            )
+        return out
+    return [_sdedit(engine, config, g, strength, seed=i) for i, g in enumerate(guides)]
+
+
+def batched_sdedit(
+    engine: object, config: EvalConfig, guides: list[np.ndarray], strength: float, seeds: list[int]
+) -> list[np.ndarray]:
+    """What `Engine.sdedit` computes for each whole-image RGB guide of a pixel-space prior (same prior object,
+    conditioning, sampler and per-guide seeded generators), run as one batch: the protocol needs thousands of
+    small runs. tests/test_evaluate.py checks it against one `Engine.sdedit` call per guide."""
+    import torch
+
+    from .priors import to_uint8
+    from .samplers import sdedit_vp
+
+    prior = engine.prior(config.model, config.device)  # type: ignore[attr-defined]
+    if prior.is_ve or prior.is_latent:
+        return [_sdedit(engine, config, g, strength, seed) for g, seed in zip(guides, seeds, strict=True)]
+    steps = config.steps or prior.default_steps
+    generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+    pixels = torch.from_numpy(np.stack([g[..., :3] for g in guides])).permute(0, 3, 1, 2).float() / 127.5 - 1
+    keep = pixels.to(prior.device, prior.dtype)
+    cond = prior.condition("", "", prior.default_guidance, len(guides), tuple(keep.shape[-2:]))
+    with torch.inference_mode():
+        x = sdedit_vp(
+            lambda x, t: prior.predict(x, t, cond), keep, prior.new_scheduler(), strength, steps, generators
+        )
+        return list(to_uint8(prior.decode(x)))
+
+
 def _sdedit(engine: object, config: EvalConfig, guide: np.ndarray, strength: float, seed: int) -> np.ndarray:
-    req = SDEditRequest(guide=guide, model=config.model, strength=strength, steps=config.steps, seed=seed,
-                        device=config.device)
+    req = SDEditRequest(
+        guide=guide,
+        model=config.model,
+        strength=strength,
+        steps=config.steps,
+        seed=seed,
+        device=config.device,
+    )
     return engine.sdedit(req)[0]  # type: ignore[attr-defined]
 
 
-def generate(engine: object, config: EvalConfig, prompt: str, count: int, batch: int = 25) -> list[np.ndarray]:
+def generate(
+    engine: object, config: EvalConfig, prompt: str, count: int, batch: int = 25
+) -> list[np.ndarray]:
     """Samples from pure noise: SDEdit at t0 = 1 starts from N(0, I), so the grey guide plays no part."""
     grey = np.full((config.size, config.size, 3), 128, np.uint8)
     out: list[np.ndarray] = []
     for start in range(0, count, batch):
-        req = SDEditRequest(guide=grey, model=config.model, strength=1.0, steps=config.steps, prompt=prompt,
-                            guidance=config.guidance, seed=config.seed + start, variations=min(batch, count - start),
-                            device=config.device)
+        req = SDEditRequest(
+            guide=grey,
+            model=config.model,
+            strength=1.0,
+            steps=config.steps,
+            prompt=prompt,
+            guidance=config.guidance,
+            seed=config.seed + start,
+            variations=min(batch, count - start),
+            device=config.device,
+        )
         out.extend(engine.sdedit(req))  # type: ignore[attr-defined]
     return out
 
 
-def concept_accuracy(engine: object, net: clf.ConceptNet, config: EvalConfig, tell: Progress) -> dict[str, float]:
+def concept_accuracy(
+    engine: object, net: clf.ConceptNet, config: EvalConfig, tell: Progress
+) -> dict[str, float]:
     """For each word: the share of samples prompted with it that the classifier says show it (p > 0.5)."""
     vocabulary = engine.vocabulary(config.model) or []  # type: ignore[attr-defined]
     index = {w: i for i, w in enumerate(net.config.vocabulary)}
@@ -200,7 +276,9 @@ def time_sdedit(engine: object, config: EvalConfig) -> dict[str, float]:
     size = config.time_size
     scene = scenes.render(np.random.default_rng([config.seed, 0, 5]), size)
     guide = scenes.strokes(scene.image, np.random.default_rng(0))
-    _sdedit(engine, EvalConfig(**{**asdict(config), "steps": 2}), guide, 0.5, seed=0)  # warm-up: load, allocate
+    _sdedit(
+        engine, EvalConfig(**{**asdict(config), "steps": 2}), guide, 0.5, seed=0
+    )  # warm-up: load, allocate
     started = time.time()
     _sdedit(engine, config, guide, 0.5, seed=0)
     return {f"sdedit_{size}px_t0_0.5_seconds": round(time.time() - started, 2)}
@@ -226,9 +304,14 @@ def to_markdown(report: EvalReport) -> str:
         sec = "" if r.seconds_per_image is None else f"{r.seconds_per_image:.2f}"
         lines.append(f"| {r.name} | {1e3 * r.kid:.2f} ± {1e3 * r.kid_std:.2f} | {l2} | {sec} |")
     if report.concepts:
-        lines += ["", f"Concept accuracy ({c.per_concept} samples per word from pure noise, prompt = the word, "
-                  "shown if the classifier's probability > 0.5):", "",
-                  "| concept | shown |", "|---|---:|"]
+        lines += [
+            "",
+            f"Concept accuracy ({c.per_concept} samples per word from pure noise, prompt = the word, "
+            "shown if the classifier's probability > 0.5):",
+            "",
+            "| concept | shown |",
+            "|---|---:|",
+        ]
         lines += [f"| {w} | {100 * a:.0f}% |" for w, a in report.concepts.items()]
         mean = np.mean(list(report.concepts.values()))
         lines.append(f"| **mean** | **{100 * mean:.0f}%** |")
@@ -248,5 +331,5 @@ def example_sheet(engine: object, config: EvalConfig, path: Path, count: int = 6
     source, guides, _ = held_out(EvalConfig(**{**asdict(config), "guides": count, "reference": 2}))
     rows = [np.concatenate(source, 1), np.concatenate(guides, 1)]
     for strength in config.strengths:
-        rows.append(np.concatenate([_sdedit(engine, config, g, strength, i) for i, g in enumerate(guides)], 1))
+        rows.append(np.concatenate(sdedit_guides(engine, config, guides, strength), 1))
     Image.fromarray(np.concatenate(rows, 0)).save(path)

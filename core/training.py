@@ -281,8 +281,13 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     averaged = ema_prior(prior, ema)
     save_prior(
-        averaged, tmp / "prior", step=step, train_loss=round(loss, 5), seed=config.seed,
-        default_steps=config.default_steps, default_guidance=config.default_guidance,
+        averaged,
+        tmp / "prior",
+        step=step,
+        train_loss=round(loss, 5),
+        seed=config.seed,
+        default_steps=config.default_steps,
+        default_guidance=config.default_guidance,
         good_sizes=f"trained at {config.size}x{config.size}; any multiple of 8 runs",
     )
     state = {

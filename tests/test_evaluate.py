@@ -79,8 +79,16 @@ def tiny_classifier(tmp_path: Path) -> Path:
 
 
 def test_protocol_runs_and_reports_a_table(tiny_classifier: Path) -> None:
-    config = ev.EvalConfig(size=32, guides=6, reference=8, strengths=(0.5,), unconditional=4, per_concept=3,
-                           classifier=str(tiny_classifier), time_size=0)
+    config = ev.EvalConfig(
+        size=32,
+        guides=6,
+        reference=8,
+        strengths=(0.5,),
+        unconditional=4,
+        per_concept=3,
+        classifier=str(tiny_classifier),
+        time_size=0,
+    )
     report = ev.evaluate(config, EchoEngine())
     names = [r.name for r in report.rows]
     assert names[0].startswith("held-out") and names[1].startswith("stroke") and "t0 = 0.5" in names[2]
@@ -100,3 +108,19 @@ def test_classifier_round_trips(tmp_path: Path, tiny_classifier: Path) -> None:
     again = clf.load_classifier(tmp_path / "again")
     assert np.allclose(clf.features(net, images), clf.features(again, images))
     assert clf.probabilities(net, images).shape == (3, len(net.config.vocabulary))
+
+
+def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path) -> None:
+    from test_training import tiny
+
+    from noisebrush.core import training
+    from noisebrush.core.engine import Engine
+
+    model = str(training.train(tiny(tmp_path / "run", 1), progress=False).last_checkpoint / "prior")
+    engine = Engine()
+    config = ev.EvalConfig(model=model, size=16, guides=3, reference=2, steps=6, device="cpu", batch=3)
+    _, guides, _ = ev.held_out(config)
+    batched = ev.sdedit_guides(engine, config, guides, 0.5)
+    one_by_one = ev.sdedit_guides(engine, ev.EvalConfig(**{**config.__dict__, "batch": 1}), guides, 0.5)
+    for a, b in zip(batched, one_by_one, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

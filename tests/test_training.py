@@ -15,10 +15,20 @@ from noisebrush.core.scenes import VOCABULARY
 
 
 def tiny(out: Path, steps: int, **overrides: object) -> training.TrainConfig:
-    prior = prior_model.PriorConfig(channels=(8, 16), norm_groups=4, text_width=16, text_layers=1, max_words=8)
+    prior = prior_model.PriorConfig(
+        channels=(8, 16), norm_groups=4, text_width=16, text_layers=1, max_words=8
+    )
     config = training.TrainConfig(
-        out=str(out), size=16, batch=2, steps=steps, checkpoint_every=2, sample_steps=2, threads=1,
-        device="cpu", prior=prior, warmup=1,
+        out=str(out),
+        size=16,
+        batch=2,
+        steps=steps,
+        checkpoint_every=2,
+        sample_steps=2,
+        threads=1,
+        device="cpu",
+        prior=prior,
+        warmup=1,
     )
     for k, v in overrides.items():
         setattr(config, k, v)
@@ -40,13 +50,22 @@ def test_every_vocabulary_word_is_one_token(tmp_path: Path) -> None:
 def test_checkpoint_is_a_loadable_model_folder(tmp_path: Path) -> None:
     result = training.train(tiny(tmp_path, 2), progress=False)
     folder = result.last_checkpoint / "prior"
-    for part in ("model_index.json", "noisebrush.json", "unet/config.json", "text_encoder/config.json",
-                 "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json"):
+    for part in (
+        "model_index.json",
+        "noisebrush.json",
+        "unet/config.json",
+        "text_encoder/config.json",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+        "scheduler/scheduler_config.json",
+    ):
         assert (folder / part).exists(), part
     assert list((folder / "unet").glob("*.safetensors")) and (result.last_checkpoint / "samples.png").exists()
     prior = prior_model.load_prior(folder)
     assert prior.meta["vocabulary"] == list(VOCABULARY) and prior.meta["step"] == 2
-    images = prior_model.sample(prior, ["", "lake"], 16, 16, steps=2, generator=torch.Generator().manual_seed(0))
+    images = prior_model.sample(
+        prior, ["", "lake"], 16, 16, steps=2, generator=torch.Generator().manual_seed(0)
+    )
     assert images.shape == (2, 3, 16, 16) and 0 <= images.min() and images.max() <= 1
 
 
@@ -57,7 +76,9 @@ def test_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
     result = training.train(tiny(tmp_path, 2), progress=False)
     guide = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
     engine = Engine()
-    req = SDEditRequest(guide=guide, model=str(result.last_checkpoint / "prior"), strength=0.5, steps=4, prompt="lake")
+    req = SDEditRequest(
+        guide=guide, model=str(result.last_checkpoint / "prior"), strength=0.5, steps=4, prompt="lake"
+    )
     (out,) = engine.sdedit(req)
     assert out.shape == guide.shape and out.dtype == np.uint8
     assert engine.vocabulary(str(result.last_checkpoint / "prior")) == list(VOCABULARY)
@@ -129,5 +150,9 @@ def test_export_sets_the_engine_defaults(tmp_path: Path) -> None:
     target = tmp_path / "models" / "mine"
     prior_model.export_prior(result.last_checkpoint / "prior", target, default_steps=7, default_guidance=2.5)
     meta = json.loads((target / "noisebrush.json").read_text())
-    assert meta["default_steps"] == 7 and meta["default_guidance"] == 2.5 and meta["vocabulary"] == list(VOCABULARY)
+    assert (
+        meta["default_steps"] == 7
+        and meta["default_guidance"] == 2.5
+        and meta["vocabulary"] == list(VOCABULARY)
+    )
     assert weights(target).keys() == weights(result.last_checkpoint / "prior").keys()

@@ -21,7 +21,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.toolstate import MAX_RECENT, ToolState
+from noisebrush.gui.toolstate import MAX_RECENT, ToolState
 
 
 def _swatch_style(color: QColor) -> str:

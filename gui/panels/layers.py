@@ -20,8 +20,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.document import Document
-from gui.layer import Layer
+from noisebrush.gui.document import Document
+from noisebrush.gui.layer import Layer
 
 MIME = "application/x-noisebrush-layer"
 THUMB = 40

@@ -17,8 +17,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.engines import ModelChoice
-from gui.ledits import LeditsController
+from noisebrush.gui.engines import ModelChoice
+from noisebrush.gui.ledits import LeditsController
 
 SCALE_MAX = 20.0
 

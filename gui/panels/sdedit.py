@@ -22,8 +22,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.engines import ModelChoice
-from gui.generation import SDEditController
+from noisebrush.gui.engines import ModelChoice
+from noisebrush.gui.generation import SDEditController
 
 WHERE_LABELS = (
     ("selection", "Selection (what you see)"),

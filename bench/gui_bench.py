@@ -1,0 +1,156 @@
+"""NoiseBrush Studio responsiveness: brush dab cost on a 4096x4096 canvas and event-loop stalls while a
+generation runs. Targets: a dab (paint + tile invalidation + repaint) under 16 ms, p99 stall under 50 ms.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/gui_bench.py [--model PATH|default] [--steps N]
+
+Without --model a tiny random stand-in prior (core.standins.tiny_ddpm) is built in a temp folder, so the
+stall figure measures the app's own overhead (worker thread, previews), not a real prior's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PyQt6.QtCore import QElapsedTimer, QEventLoop, QPointF, QSettings, Qt, QTimer  # noqa: E402
+from PyQt6.QtGui import QColor  # noqa: E402
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _window(app: QApplication, tmp: Path):  # type: ignore[no-untyped-def]
+    from noisebrush.gui.window import MainWindow
+
+    settings = QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, recovery_folder=tmp / "rec")
+    win.resize(1600, 1000)
+    win.show()
+    app.processEvents()
+    return win
+
+
+def bench_dabs(app: QApplication, tmp: Path, size: int = 4096) -> None:
+    from noisebrush.gui.tools import ToolEvent
+
+    win = _window(app, tmp)
+    doc, canvas = win.doc, win.canvas
+    doc.new(size, size)
+    doc.add_layer("Paint")
+    for zoom_name, setup in (("fit", canvas.fit), ("100%", lambda: canvas.set_scale(1.0))):
+        setup()
+        t = time.perf_counter()
+        canvas.repaint()
+        first = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+        canvas.repaint()
+        cached = (time.perf_counter() - t) * 1000
+        print(f"full repaint at {zoom_name:>4}: first {first:7.1f} ms, cached {cached:6.1f} ms")
+    canvas.set_scale(1.0)
+    canvas.origin = QPointF(-size / 2 + 600, -size / 2 + 400)
+    canvas.repaint()
+    brush = win.tool_objects["brush"]
+    win.tools.set_color(QColor(200, 40, 40))
+    for diameter in (30.0, 120.0):
+        win.tools.set_size(diameter)
+        times: list[float] = []
+        cx, cy = size / 2, size / 2
+        mods, btn = Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton
+        brush.press(ToolEvent(cx, cy, 1.0, btn, mods))
+        for i in range(300):
+            x = cx + 400 * np.cos(i / 40) - 200
+            y = cy + 250 * np.sin(i / 25)
+            t = time.perf_counter()
+            brush.move(ToolEvent(x, y, 1.0, btn, mods))
+            canvas.repaint()  # synchronous: the dab is on screen when this returns
+            times.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        brush.release(ToolEvent(x, y, 1.0, btn, mods))
+        commit = (time.perf_counter() - t) * 1000
+        print(
+            f"dab {diameter:5.0f} px on {size}x{size}: median {statistics.median(times):6.2f} ms, "
+            f"p99 {pct(times, 99):6.2f} ms, max {max(times):6.2f} ms (target 16 ms); stroke commit {commit:.1f} ms"
+        )
+    doc.undo_stack.setClean()
+    win.close()
+
+
+def bench_stall(app: QApplication, tmp: Path, model: str, steps: int | None, size: int) -> None:
+    win = _window(app, tmp)
+    doc = win.doc
+    doc.new(size, size)
+    layer = doc.add_layer("Sketch")
+    layer.pixels[size // 4 : size // 2, size // 4 : size // 2] = (40, 120, 40, 255)
+    doc.touched(layer, None)
+    s = size // 2
+    win.tool_objects["rect"].select([(s // 2, s // 2), (s // 2 + s, s // 2 + s)], "replace")
+    ctl = win.sdedit
+    ctl.set_options(model=model, steps=steps, seed=1, seed_locked=True, device="cpu")
+    outcome: list[str] = []
+    ctl.finished.connect(outcome.append)
+    steps_seen: list[int] = []
+    ctl.progress.connect(lambda step, total, left: steps_seen.append(step))
+    intervals: list[float] = []
+    clock = QElapsedTimer()
+    probe = QTimer()
+    probe.setTimerType(Qt.TimerType.PreciseTimer)
+    probe.setInterval(5)
+
+    def tick() -> None:
+        intervals.append(clock.nsecsElapsed() / 1e6)
+        clock.restart()
+
+    probe.timeout.connect(tick)
+    clock.start()
+    probe.start()
+    t0 = time.perf_counter()
+    ctl.generate()
+    while not outcome:
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+    probe.stop()
+    wall = time.perf_counter() - t0
+    stalls = [max(0.0, iv - 5.0) for iv in intervals[1:]]
+    print(
+        f"generation ({outcome[0]}, {len(steps_seen)} progress reports, {wall:.1f} s, model {model}): "
+        f"event-loop stall p50 {pct(stalls, 50):5.1f} ms, p99 {pct(stalls, 99):5.1f} ms, max {max(stalls):6.1f} ms "
+        f"over {len(stalls)} probes (target p99 50 ms)"
+    )
+    doc.undo_stack.setClean()
+    win.close()
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="model for the stall probe (default: a tiny stand-in)")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--canvas", type=int, default=4096, help="canvas size for the dab benchmark")
+    p.add_argument("--gen-size", type=int, default=256, help="canvas size for the generation")
+    p.add_argument("--skip-stall", action="store_true")
+    args = p.parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    tmp = Path(tempfile.mkdtemp(prefix="nb-gui-bench-"))
+    print(f"cpu threads visible: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}")
+    bench_dabs(app, tmp, args.canvas)
+    if not args.skip_stall:
+        model = args.model
+        if model is None:
+            from noisebrush.core import standins
+
+            model = str(standins.tiny_ddpm(tmp / "tiny", sample_size=32))
+        bench_stall(app, tmp, model, args.steps, args.gen_size)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
