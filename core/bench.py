@@ -9,7 +9,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -170,11 +172,18 @@ def hook_cases(directory: Path = HOOK_DIR) -> dict[str, Case]:
     if not directory.is_dir():
         return found
     for path in sorted(directory.glob("*_bench.py")):
+        # Only modules that declare CASES are imported: the others are standalone scripts (some need Qt).
+        if not re.search(r"^CASES\b", path.read_text(encoding="utf-8"), re.MULTILINE):
+            continue
         spec = importlib.util.spec_from_file_location(f"noisebrush_bench_{path.stem}", path)
         if spec is None or spec.loader is None:
             continue
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except ImportError as e:
+            print(f"bench: skipping {path.name}: {e}", file=sys.stderr)
+            continue
         found.update(getattr(module, "CASES", {}))
     return found
 

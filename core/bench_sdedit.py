@@ -5,6 +5,7 @@ Each case is `(Options) -> list[Row]`; `CASES` names them for `noisebrush bench`
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -275,9 +276,9 @@ def previews(opt: Options) -> list[Row]:
 def memory(opt: Options) -> list[Row]:
     """Peak RSS of the bundled prior at 512x512 on CPU; peak VRAM of SD 1.5 at 512 in fp16 where CUDA exists."""
     path, label = bundled_or_standin(opt.workdir)
-    engine = Engine()
-    word = _first_word(engine, str(path), "cpu")
-    del engine
+    settings = path / "noisebrush.json"
+    vocab = json.loads(settings.read_text()).get("vocabulary") if settings.exists() else None
+    word = vocab[0] if vocab else ""
     got = probe(
         {
             "model": str(path),
@@ -379,7 +380,7 @@ def big_canvas(opt: Options) -> list[Row]:
             "<= 0.5",
             f"{label}; extra = run's peak RSS growth minus that of the {crop}x{crop} crop alone; the "
             f"result itself is a uint8 RGBA canvas (0.33); one more float32 plane would add 0.33. "
-            f"canvas run grew {on_canvas['run_growth'] / MB:.0f} MB, crop alone {alone['run_growth'] / MB:.0f} MB",
+            f"canvas run grew {(on_canvas['run_growth'] or 0) / MB:.0f} MB, crop alone {(alone['run_growth'] or 0) / MB:.0f} MB",
         )
     ]
 

@@ -52,6 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="UNet block widths, comma-separated (default %(default)s)",
     )
     p.add_argument("--seed", type=int, default=d.seed, help="seed of data, noise and initialisation")
+    p.add_argument("--init-from", default="", help="start from this model folder's weights (fine-tuning)")
     p.add_argument(
         "--threads", type=int, default=d.threads, help="CPU threads for torch (0 = torch's default)"
     )
@@ -86,6 +87,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         cfg_dropout=args.cfg_dropout,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,
+        init_from=args.init_from,
         threads=args.threads,
         device=args.device,
     )

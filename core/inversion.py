@@ -13,7 +13,7 @@ model output reproduces x_0.
 
 Memory: one noise map per regenerated step, in the model's dtype (float16 on CUDA, float32 on CPU), plus the
 start sample, x_0 and 5 KB of random-generator state per step. For Stable Diffusion at 2048x2048 (latents
-4x256x256) a map is 0.5 MiB in float16: 43 maps (50 steps, skip 0.15) take about 22 MiB. For a pixel prior at
+4x256x256) a map is 0.5 MiB in float16: 42 maps (50 steps, skip 0.15) take about 22 MiB. For a pixel prior at
 2048x2048 (3x2048x2048) a map is 24 MiB in float16 / 48 MiB in float32: 85 maps (100 steps, skip 0.15) take
 about 2.0 GiB / 4.0 GiB. `Inversion.nbytes` reports the exact figure.
 """

@@ -34,6 +34,9 @@ class PriorConfig:
     text_heads: int = 2
     max_words: int = 16  # tokenizer length including the start and end tokens
     norm_groups: int = 16
+    # Pooled prompt added to the time embedding (diffusers' addition_embed_type="text"), so every ResNet block
+    # sees the prompt: global concepts (mood, light) need that more than they need cross-attention.
+    global_text: bool = True
     train_timesteps: int = 1000
 
     def to_json(self) -> dict:
@@ -41,7 +44,8 @@ class PriorConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> PriorConfig:
-        return cls(**{**data, "channels": tuple(data["channels"])})
+        # Runs saved before global_text existed were trained without it.
+        return cls(**{"global_text": False, **data, "channels": tuple(data["channels"])})
 
 
 @dataclass
@@ -80,7 +84,7 @@ def make_unet(config: PriorConfig) -> UNet2DConditionModel:
     """
     levels = len(config.channels)
     plain = levels - config.attention_levels
-    return UNet2DConditionModel(
+    unet = UNet2DConditionModel(
         sample_size=config.sample_size,
         in_channels=3,
         out_channels=3,
@@ -93,7 +97,18 @@ def make_unet(config: PriorConfig) -> UNet2DConditionModel:
         attention_head_dim=8,
         norm_num_groups=config.norm_groups,
         only_cross_attention=True,
+        addition_embed_type="text" if config.global_text else None,
+        addition_embed_type_num_heads=config.text_heads,
     )
+    if config.global_text:
+        quiet_global_text(unet)
+    return unet
+
+
+def quiet_global_text(unet: UNet2DConditionModel) -> None:
+    """Zero the pooled-prompt embedding's output scale: the UNet starts as if it had none, so it can also be
+    grafted onto a UNet trained without one (`TrainConfig.init_from`) without disturbing it."""
+    torch.nn.init.zeros_(unet.add_embedding.norm2.weight)
 
 
 def make_text_encoder(config: PriorConfig, vocab_size: int) -> CLIPTextModel:

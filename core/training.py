@@ -54,6 +54,7 @@ class TrainConfig:
     default_steps: int = 50
     default_guidance: float = 3.0
     seed: int = 0
+    init_from: str = ""  # a model folder whose weights start the run (missing parts keep their fresh init)
     threads: int = 0  # 0: leave torch's default
     device: str = "auto"
     prior: PriorConfig = field(default_factory=PriorConfig)
@@ -220,6 +221,8 @@ def train(
     config.prior.sample_size = config.size
     torch.manual_seed(config.seed)  # the initial weights, so a seed names a whole run
     prior = build_prior(config.prior, out / "build")
+    if config.init_from:
+        _init_from(prior, Path(config.init_from))
     prior.to(device)
     params = [*prior.unet.parameters(), *prior.text_encoder.parameters()]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
@@ -342,6 +345,17 @@ def _resume(out: Path, prior: Prior, optimiser: torch.optim.Optimizer, ema: Ema)
     optimiser.load_state_dict(state["optimiser"])
     ema.load_state_dict(state["ema"])
     return int(state["step"])
+
+
+def _init_from(prior: Prior, folder: Path) -> None:
+    """Start from another model's weights; parameters it lacks (e.g. a newly added embedding) stay fresh."""
+    from safetensors.torch import load_file
+
+    for module, part in ((prior.unet, "unet"), (prior.text_encoder, "text_encoder")):
+        (weights,) = list((folder / part).glob("*.safetensors"))
+        missing, unexpected = module.load_state_dict(load_file(str(weights)), strict=False)
+        if unexpected:
+            raise ValueError(f"{folder / part} has weights this model does not: {unexpected[:5]}")
 
 
 def _config_json(config: TrainConfig) -> dict:

@@ -25,7 +25,7 @@ from PyQt6.QtWidgets import QWidget
 
 from .document import Document
 from .pixels import Box, composite_premultiplied, intersect
-from .render import TILE, TileCache
+from .render import PATCH_MAX_AREA, TILE, TileCache
 from .toolstate import ToolState
 
 if TYPE_CHECKING:
@@ -140,7 +140,10 @@ class Canvas(QWidget):
     # --- document signals ---------------------------------------------------------------------
 
     def _on_pixels(self, box: Box | None) -> None:
-        self.composite_tiles.invalidate(box)
+        if box is not None and box[2] * box[3] <= PATCH_MAX_AREA:
+            self.composite_tiles.patch(box)
+        else:
+            self.composite_tiles.invalidate(box)
         if box is None:
             self.update()
         else:
@@ -210,11 +213,11 @@ class Canvas(QWidget):
             self.fit()
         p = QPainter(self)
         try:
-            self._paint(p)
+            self._paint(p, event.rect() if event is not None else self.rect())
         finally:
             p.end()
 
-    def _paint(self, p: QPainter) -> None:
+    def _paint(self, p: QPainter, dirty: QRect) -> None:
         p.fillRect(self.rect(), QColor(58, 58, 62))
         doc_area = self.doc_rect_to_widget(self.doc.rect)
         p.save()
@@ -222,6 +225,10 @@ class Canvas(QWidget):
         p.fillRect(doc_area, self._checker)
         p.restore()
         visible = self.visible_doc_box()
+        if visible is not None:
+            tl, br = self.to_doc(QPointF(dirty.topLeft())), self.to_doc(QPointF(dirty.bottomRight()))
+            need = (int(tl.x()) - 1, int(tl.y()) - 1, int(br.x() - tl.x()) + 3, int(br.y() - tl.y()) + 3)
+            visible = intersect(visible, need)
         if visible is not None:
             smooth = self.scale < 1.0
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)

@@ -15,6 +15,7 @@ TILE = 256
 MAX_TILES = 512  # 512 tiles of 256 KiB = 128 MiB
 
 Builder = Callable[[Box, int], np.ndarray | None]  # (document box, step) -> premultiplied RGBA8 or None
+PATCH_MAX_AREA = 512 * 512  # changes smaller than this are patched into cached tiles in place
 
 
 def tile_box(level: int, tx: int, ty: int) -> Box:
@@ -49,6 +50,31 @@ class TileCache:
         while len(self._tiles) > self.max_tiles:
             self._tiles.popitem(last=False)
         return None if entry is None else entry[0]
+
+    def patch(self, box: Box) -> None:
+        """Rebuild only `box` inside the cached tiles it touches, writing into their pixels in place
+        (the QImages view those arrays), so a brush dab costs its own size, not a tile's."""
+        x, y, w, h = box
+        for key, entry in list(self._tiles.items()):
+            if entry is None or not _touches(key, x, y, w, h):
+                continue
+            level, tx, ty = key
+            step, span = 1 << level, TILE << level
+            ox, oy = tx * span, ty * span
+            arr = entry[1]
+            # Sample positions ox + i*step that fall inside the box.
+            i0 = max(0, -((ox - x) // step))
+            j0 = max(0, -((oy - y) // step))
+            i1 = min(arr.shape[1], -((ox - (x + w)) // step))
+            j1 = min(arr.shape[0], -((oy - (y + h)) // step))
+            if i1 <= i0 or j1 <= j0:
+                continue
+            sub = (ox + i0 * step, oy + j0 * step, (i1 - i0) * step, (j1 - j0) * step)
+            part = self._build(sub, step)
+            if part is None:
+                del self._tiles[key]
+                continue
+            arr[j0:j1, i0:i1] = part[: j1 - j0, : i1 - i0]
 
     def invalidate(self, box: Box | None = None) -> None:
         if box is None:

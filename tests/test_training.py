@@ -156,3 +156,20 @@ def test_export_sets_the_engine_defaults(tmp_path: Path) -> None:
         and meta["vocabulary"] == list(VOCABULARY)
     )
     assert weights(target).keys() == weights(result.last_checkpoint / "prior").keys()
+
+
+def test_grafting_the_pooled_prompt_embedding_leaves_the_model_unchanged(tmp_path: Path) -> None:
+    config = tiny(tmp_path / "old", 1)
+    config.prior.global_text = False
+    old = training.train(config, progress=False).last_checkpoint / "prior"
+    source = prior_model.load_prior(old)
+    fresh = tiny(tmp_path / "new", 1).prior
+    fresh.vocabulary = list(VOCABULARY)
+    grafted = prior_model.build_prior(fresh, tmp_path / "build")
+    training._init_from(grafted, old)
+    x, t = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor(500)
+    context = prior_model.encode_prompts(source, ["lake", ""])
+    with torch.no_grad():
+        want = source.unet(x, t, context).sample
+        got = grafted.unet.eval()(x, t, context).sample
+    assert torch.allclose(want, got, atol=1e-5)
