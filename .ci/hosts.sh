@@ -3,11 +3,11 @@
 #   - Krita 5 with kritarunner (Debian packages krita, python3-pyqt5);
 #   - a Debian trixie root with GIMP 3 (gimp-console-3.0 + Python GI), since bookworm only has GIMP 2.10.
 # Needs root. Re-running is cheap: each step is skipped when its result is already there.
-# The root lives in $NOISEBRUSH_GIMP_ROOT (default: .cache/gimp-root in the repo, git-ignored).
+# The root lives in $NOISEBRUSH_GIMP_ROOT (default: /var/cache/noisebrush/gimp-root, kept between clones and CI runs on one machine).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-root=${NOISEBRUSH_GIMP_ROOT:-$repo/.cache/gimp-root}
+root=${NOISEBRUSH_GIMP_ROOT:-/var/cache/noisebrush/gimp-root}
 suite=${NOISEBRUSH_GIMP_SUITE:-trixie}
 
 if [ "$(id -u)" != 0 ]; then

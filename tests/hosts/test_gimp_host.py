@@ -16,7 +16,7 @@ from noisebrush.core.install_plugin import install_gimp
 
 pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
-ROOT = Path(os.environ.get("NOISEBRUSH_GIMP_ROOT", REPO / ".cache" / "gimp-root"))
+ROOT = Path(os.environ.get("NOISEBRUSH_GIMP_ROOT", "/var/cache/noisebrush/gimp-root"))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -41,11 +42,22 @@ def test_installed_plugin_in_a_krita_window(tmp_path: Path, host_server: tuple[s
         "NB_STEPS": str(steps),
     }
     env.pop("QT_QPA_PLATFORM", None)
-    proc = subprocess.run(
-        ["xvfb-run", "-a", "krita", "--nosplash"], env=env, capture_output=True, text=True, timeout=600
+    # Own session, so a timeout takes Krita and Xvfb down too, not just xvfb-run.
+    proc = subprocess.Popen(
+        ["xvfb-run", "-a", "krita", "--nosplash"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    try:
+        _, stderr = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, stderr = proc.communicate()
     if not out.exists():
-        raise AssertionError(f"the probe wrote nothing (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"the probe wrote nothing (rc {proc.returncode}):\n{stderr[-3000:]}")
     data = json.loads(out.read_text())
     assert "error" not in data, data["error"]
     assert data["menus"] == {"Filter": ["SDEdit...", "LEDITS..."]}
