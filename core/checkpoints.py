@@ -109,7 +109,7 @@ def load_single_file(path: Path, device: torch.device, dtype: torch.dtype) -> Pr
         raise BadInput(
             f"could not load {path} as {family} with configs from {config}: {str(e).splitlines()[0]}"
         ) from None
-    parts = {
+    parts: dict[str, Any] = {
         n: getattr(pipe, n, None)
         for n in ("unet", "vae", "text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2")
     }

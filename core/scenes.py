@@ -172,9 +172,9 @@ class _Canvas:
 
     def sky(self, mood: str, horizon: int) -> None:
         zenith, near = _SKIES[mood][int(self.rng.integers(len(_SKIES[mood])))]
-        zenith, near = self.tint(zenith, 0.05), self.tint(near, 0.05)
+        top, low = self.tint(zenith, 0.05), self.tint(near, 0.05)
         t = np.clip(self.yy / max(horizon, 1), 0, 1.2)[..., None] ** self.rng.uniform(0.8, 1.6)
-        self.rgb = zenith * (1 - t) + near * t
+        self.rgb = top * (1 - t) + low * t
         self.rgb = self.rgb * self.texture(3, 0.04)
 
     def stars(self, horizon: int) -> None:

@@ -103,13 +103,14 @@ class FolderData:
         size = self.config.size
         images, words = [], []
         for i in rng.integers(0, len(self.paths), self.config.batch):
-            with Image.open(self.paths[i]) as im:
-                im = im.convert("RGB")
+            with Image.open(self.paths[i]) as opened:
+                im = opened.convert("RGB")
                 # Random scale between "whole image" and "native pixels", then a random square crop.
                 short = min(im.size)
                 scale = rng.uniform(size / short, max(size / short, 1.0))
                 im = im.resize(
-                    (max(size, round(im.width * scale)), max(size, round(im.height * scale))), Image.LANCZOS
+                    (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                    Image.Resampling.LANCZOS,
                 )
                 x, y = rng.integers(0, im.width - size + 1), rng.integers(0, im.height - size + 1)
                 crop = np.asarray(im.crop((int(x), int(y), int(x) + size, int(y) + size)))
@@ -320,10 +321,10 @@ def sample_grid(prior: Prior, config: TrainConfig, path: Path, columns: int = 8)
         prior, prompts, config.size, config.size, config.sample_steps, config.sample_guidance, generator
     )
     prior.unet.train(was_training)
-    images = (images.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    rows = -(-len(images) // columns)
+    pixels = (images.permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+    rows = -(-len(pixels) // columns)
     grid = np.full((rows * config.size, columns * config.size, 3), 255, np.uint8)
-    for i, im in enumerate(images):
+    for i, im in enumerate(pixels):
         r, c = divmod(i, columns)
         grid[r * config.size : (r + 1) * config.size, c * config.size : (c + 1) * config.size] = im
     Image.fromarray(grid).save(path)

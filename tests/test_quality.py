@@ -49,7 +49,9 @@ def test_core_never_imports_qt():
 @pytest.mark.slow
 def test_built_wheel_installs_and_runs(tmp_path):
     """The wheel, not only the editable install: namespaced packages, the bundled resources, the CLI."""
-    res = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), ".")
+    res = _run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     wheel = next(tmp_path.glob("noisebrush-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
@@ -63,7 +65,9 @@ def test_built_wheel_installs_and_runs(tmp_path):
 
     env = {**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
     code = "import noisebrush.core.cli as c, noisebrush.resources as r; print(c.__file__); print(r.ROOT); c.main(['models'])"
-    res = subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     lines = res.stdout.splitlines()
     assert lines[0].startswith(str(target)) and lines[1].startswith(str(target)), lines
