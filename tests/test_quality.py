@@ -56,6 +56,10 @@ def test_built_wheel_installs_and_runs(tmp_path):
     wheel = next(tmp_path.glob("noisebrush-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "noisebrush/core/engine.py" in names and "noisebrush/resources/__init__.py" in names
+    assert (
+        "noisebrush/gui/panels/sdedit.py" in names
+        and "noisebrush/resources/models/default/model_index.json" in names
+    )
     assert not any(n.startswith(("core/", "gui/", "tests/")) for n in names), "no bare top-level packages"
     target = tmp_path / "site"
     res = _run(sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target), str(wheel))
