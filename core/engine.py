@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from .errors import BadInput
 from .images import flatten
+from .ledits import InversionCache, ledits
 from .masks import Box, composite, feather, pad_to_multiple, work_box
 from .models import resolve_model
 from .priors import Prior, compile_prior, load_prior, to_uint8
@@ -42,6 +43,7 @@ class Engine:
         self._max = max_priors
         self._compile = compile  # opt-in torch.compile of the denoiser: slow first run, faster steps after
         self._lock = threading.RLock()
+        self.inversions = InversionCache()  # LEDITS inversions, bounded in bytes, least recently used evicted
 
     # -- priors ------------------------------------------------------------------------------
     def prior(self, model: str, device: str = "auto") -> Prior:
@@ -78,12 +80,8 @@ class Engine:
     # -- LEDITS --------------------------------------------------------------------------------
     def ledits(self, req: LeditsRequest, callback: ProgressCallback | None = None) -> np.ndarray:
         """LEDITS (Tsaban & Passos 2023): edit-friendly DDPM inversion, cached per image, then SEGA."""
-        from .ledits import InversionCache, ledits
-
         req.validate()
         with self._lock:
-            if not hasattr(self, "inversions"):
-                self.inversions = InversionCache()  # bounded in bytes, least recently used evicted
             return ledits(self.prior(req.model, req.device), req, self.inversions, callback)
 
 

@@ -26,6 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import scenes
+from .images import flatten, load_image
 from .prior_model import Prior, PriorConfig, build_prior, sample, save_prior
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -103,17 +104,17 @@ class FolderData:
         size = self.config.size
         images, words = [], []
         for i in rng.integers(0, len(self.paths), self.config.batch):
-            with Image.open(self.paths[i]) as opened:
-                im = opened.convert("RGB")
-                # Random scale between "whole image" and "native pixels", then a random square crop.
-                short = min(im.size)
-                scale = rng.uniform(size / short, max(size / short, 1.0))
-                im = im.resize(
-                    (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
-                    Image.Resampling.LANCZOS,
-                )
-                x, y = rng.integers(0, im.width - size + 1), rng.integers(0, im.height - size + 1)
-                crop = np.asarray(im.crop((int(x), int(y), int(x) + size, int(y) + size)))
+            # the engine's reader: bombs, truncation and odd modes fail with a message naming the file
+            im = Image.fromarray(flatten(load_image(self.paths[i], "training image")))
+            # Random scale between "whole image" and "native pixels", then a random square crop.
+            short = min(im.size)
+            scale = rng.uniform(size / short, max(size / short, 1.0))
+            im = im.resize(
+                (max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                Image.Resampling.LANCZOS,
+            )
+            x, y = rng.integers(0, im.width - size + 1), rng.integers(0, im.height - size + 1)
+            crop = np.asarray(im.crop((int(x), int(y), int(x) + size, int(y) + size)))
             images.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
             words.append(self.captions[i])
         return np.stack(images), words
