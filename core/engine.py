@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import BadInput
 from .images import flatten
 from .ledits import InversionCache, ledits
-from .masks import Box, composite, feather, pad_to_multiple, work_box
+from .masks import Box, composite, feather, model_mask, pad_to_multiple, paste, work_box
 from .models import resolve_model
 from .priors import Prior, compile_prior, load_prior, to_uint8
 from .progress import Progress, ProgressCallback
@@ -108,7 +107,11 @@ def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None)
     size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
     cond = prior.condition(req.prompt, req.negative_prompt, guidance, req.variations, size)
     keep = prior.encode(pixels, gens)
-    model_mask = None if mask_crop is None else _model_mask(mask_crop, size, prior)
+    space_mask = (
+        None
+        if mask_crop is None
+        else model_mask(mask_crop, size, prior.vae_factor).to(prior.device, prior.dtype)
+    )
 
     def denoise(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         return prior.predict(x, t, cond)
@@ -120,7 +123,7 @@ def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None)
             sigmas = ve_sigmas(
                 cfg["sigma_min"], cfg["sigma_max"], req.strength, steps, cfg.get("sampling_eps", 1e-5)
             )
-            x = sdedit_ve(denoise, keep, sigmas, gens, req.repeats, model_mask, report)
+            x = sdedit_ve(denoise, keep, sigmas, gens, req.repeats, space_mask, report)
         else:
             x = sdedit_vp(
                 denoise,
@@ -130,7 +133,7 @@ def _sdedit(prior: Prior, req: SDEditRequest, callback: ProgressCallback | None)
                 steps,
                 gens,
                 req.repeats,
-                model_mask,
+                space_mask,
                 report,
             )
         images = to_uint8(_decode_rows(prior, x)[:, :, :h, :w])
@@ -142,30 +145,12 @@ def _decode_rows(prior: Prior, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([prior.decode(x[i : i + 1]) for i in range(x.shape[0])])
 
 
-def _model_mask(mask: np.ndarray, size: tuple[int, int], prior: Prior) -> torch.Tensor:
-    """The selection in the model's space; dilated for latents so generated content covers every selected pixel."""
-    m = torch.from_numpy(mask)[None, None].to(prior.device)
-    m = F.pad(m, (0, size[1] - m.shape[-1], 0, size[0] - m.shape[-2]))
-    if prior.vae_factor > 1:
-        m = F.max_pool2d(m, prior.vae_factor)
-        m = F.max_pool2d(m, 3, stride=1, padding=1)  # one latent cell of margin for the VAE's reach
-        m = (m > 0).float()
-    return m.to(prior.dtype)
-
-
 def _paste(req: SDEditRequest, box: Box, generated: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """Put a generated crop back; outside the (feathered) mask the guide's bytes are untouched."""
     if mask is None:
         return generated  # the whole image was regenerated: an opaque RGB result
     out = req.guide.copy()
-    weight = feather(mask, req.feather)
-    region = out[box.slices]
-    region[..., :3] = composite(region[..., :3], generated, weight)
-    if out.shape[2] == 4:
-        alpha = region[..., 3].astype(np.float32)
-        region[..., 3] = np.where(
-            weight > 0, np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255), region[..., 3]
-        )
+    paste(out[box.slices], generated, feather(mask, req.feather))
     return out
 
 

@@ -14,12 +14,11 @@ from collections.abc import Callable, Hashable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import BadInput
 from .images import flatten
 from .inversion import Inversion, edit_schedule, invert
-from .masks import composite, feather, pad_to_multiple
+from .masks import composite, feather, model_mask, pad_to_multiple, paste
 from .priors import Conditioning, Prior, to_uint8
 from .progress import Progress, ProgressCallback
 from .requests import LeditsRequest
@@ -147,7 +146,7 @@ def ledits(
             cond = rows if len(which) == len(texts) else _select(rows, which)
             return prior.predict(x.to(prior.dtype).repeat(len(which), 1, 1, 1), t, cond)
 
-        model_mask = None if mask is None else _model_mask(mask, size, prior)
+        space_mask = None if mask is None else model_mask(mask, size, prior.vae_factor).to(prior.device)
         x = sega(
             denoise,
             inv,
@@ -155,7 +154,7 @@ def ledits(
             req.guidance if req.target_prompt else None,
             req.momentum,
             req.momentum_beta,
-            model_mask,
+            space_mask,
             req.threshold_over,
             report("denoise", offset) if report else None,
         )
@@ -163,11 +162,7 @@ def ledits(
     if mask is None:
         return generated  # the whole image was regenerated: an opaque RGB result
     out = req.image.copy()
-    weight = feather(mask, req.feather)
-    out[..., :3] = composite(out[..., :3], generated, weight)
-    if out.shape[2] == 4:
-        alpha = out[..., 3].astype(np.float32)
-        out[..., 3] = np.where(weight > 0, np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255), out[..., 3])
+    paste(out, generated, feather(mask, req.feather))
     return out
 
 
@@ -198,17 +193,6 @@ def _encode(prior: Prior, pixels: torch.Tensor) -> torch.Tensor:
     mean = prior.vae.encode(pixels.to(vae_dtype)).latent_dist.mean
     shift = getattr(prior.vae.config, "shift_factor", None) or 0.0
     return ((mean - shift) * prior.vae.config.scaling_factor).to(prior.dtype)
-
-
-def _model_mask(mask: np.ndarray, size: tuple[int, int], prior: Prior) -> torch.Tensor:
-    """The selection in the model's space; dilated for latents so edited content covers every selected pixel."""
-    m = torch.from_numpy(mask)[None, None].to(prior.device)
-    m = F.pad(m, (0, size[1] - m.shape[-1], 0, size[0] - m.shape[-2]))
-    if prior.vae_factor > 1:
-        m = F.max_pool2d(m, prior.vae_factor)
-        m = F.max_pool2d(m, 3, stride=1, padding=1)  # one latent cell of margin for the VAE's reach
-        m = (m > 0).float()
-    return m
 
 
 def _reporter(

@@ -82,6 +82,28 @@ def composite(original: np.ndarray, generated: np.ndarray, weight: np.ndarray) -
     return np.where(w > 0, out, original)
 
 
+def paste(region: np.ndarray, generated: np.ndarray, weight: np.ndarray) -> None:
+    """Blend generated RGB into an RGB(A) region in place; alpha becomes opaque as far as the weight reaches."""
+    region[..., :3] = composite(region[..., :3], generated, weight)
+    if region.shape[2] == 4:
+        alpha = region[..., 3].astype(np.float32)
+        opaque = np.clip(alpha + (255 - alpha) * weight + 0.5, 0, 255)
+        region[..., 3] = np.where(weight > 0, opaque, region[..., 3])
+
+
+def model_mask(mask: np.ndarray, size: tuple[int, int], vae_factor: int) -> torch.Tensor:
+    """The selection (H, W) in a model's space of `size`: zero-padded like the image, and for latent models
+    (vae_factor > 1) dilated to whole latent cells plus one cell of margin for the VAE's reach, so generated
+    content covers every selected pixel. Returns (1, 1, h, w) float32."""
+    m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    m = F.pad(m, (0, size[1] - m.shape[-1], 0, size[0] - m.shape[-2]))
+    if vae_factor > 1:
+        m = F.max_pool2d(m, vae_factor)
+        m = F.max_pool2d(m, 3, stride=1, padding=1)
+        m = (m > 0).float()
+    return m
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad (B, C, H, W) on the bottom/right to a size multiple; returns the original (H, W)."""
     h, w = x.shape[-2:]

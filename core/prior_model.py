@@ -189,6 +189,11 @@ def write_tokenizer(vocabulary: list[str], folder: Path, max_words: int = 16) ->
 @torch.no_grad()
 def encode_prompts(prior: Prior, prompts: list[str]) -> torch.Tensor:
     """(B, max_words, text_width) cross-attention context of each prompt; "" is the unconditional one."""
+    return prompt_context(prior, prompts)
+
+
+def prompt_context(prior: Prior, prompts: list[str]) -> torch.Tensor:
+    """As `encode_prompts`, with gradients, for training the text encoder with the UNet."""
     ids = prior.tokenizer(
         prompts,
         padding="max_length",

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from . import scenes
 from .images import flatten, load_image
-from .prior_model import Prior, PriorConfig, build_prior, sample, save_prior
+from .prior_model import Prior, PriorConfig, build_prior, prompt_context, sample, save_prior
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -161,14 +161,7 @@ def diffusion_loss(
     eps = torch.randn(x0.shape, generator=generator)
     t, eps = t.to(x0.device), eps.to(x0.device)
     xt = prior.scheduler.add_noise(x0, eps, t)
-    ids = prior.tokenizer(
-        prompts,
-        padding="max_length",
-        max_length=prior.tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    ).input_ids.to(x0.device)
-    context = prior.text_encoder(ids).last_hidden_state
+    context = prompt_context(prior, prompts)
     return F.mse_loss(prior.unet(xt, t, context).sample, eps)
 
 
