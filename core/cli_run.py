@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,18 +53,24 @@ def progress_bar(
     """A tqdm bar on stderr plus optional preview PNGs; returns (callback, start_run, close)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=0, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
+    bars: list[Any] = []  # one bar per run, made when the run starts so nothing prints before
     state: dict[str, object] = {"run": ""}
 
     def start(name: str) -> None:
+        close()
         state["run"] = name
-        bar.reset(total=0)
-        bar.set_description(name)
+        bars.append(tqdm(total=None, desc=name, unit="step", file=sys.stderr, dynamic_ncols=True))
+
+    def close() -> None:
+        while bars:
+            bars.pop().close()
 
     def callback(p: Progress) -> None:
-        if bar.total != p.total:
-            bar.reset(total=p.total)
-        bar.update(p.step - bar.n)
+        bar = bars[-1] if bars else None
+        if bar is not None:
+            if bar.total != p.total:
+                bar.total = p.total
+            bar.update(p.step - bar.n)
         if previews is not None:
             folder = previews / str(state["run"]) if total_runs > 1 else previews
             folder.mkdir(parents=True, exist_ok=True)
@@ -71,7 +78,7 @@ def progress_bar(
             if img is not None:
                 save_image(folder / f"step-{p.step:04d}.png", img)
 
-    return callback, start, bar.close
+    return callback, start, close
 
 
 def run_edit(args: argparse.Namespace) -> int:
