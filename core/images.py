@@ -113,11 +113,18 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             im.save(f, format=fmt, **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved picture gets the usual permissions
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def flatten(image: np.ndarray, background: int = 255) -> np.ndarray:

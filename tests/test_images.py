@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -138,5 +139,10 @@ def test_save_is_atomic_and_leaves_nothing_on_error(tmp_path):
         save_image(out, np.zeros((8, 8, 3), np.complex64))
     assert list(tmp_path.iterdir()) == []
     save_image(out, np.zeros((8, 8, 4), np.uint8))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask, "saved with the usual permissions, not mkstemp's 0600"
+        "readable by others, as any saved file"
+    )
     save_image(tmp_path / "out.jpg", np.zeros((8, 8, 4), np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out.png"]
