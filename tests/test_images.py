@@ -141,6 +141,8 @@ def test_save_is_atomic_and_leaves_nothing_on_error(tmp_path):
     save_image(out, np.zeros((8, 8, 4), np.uint8))
     umask = os.umask(0)
     os.umask(umask)
-    assert out.stat().st_mode & 0o777 == 0o666 & ~umask, "saved with the usual permissions, not mkstemp's 0600"
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask, (
+        "saved with the usual permissions, not mkstemp's 0600"
+    )
     save_image(tmp_path / "out.jpg", np.zeros((8, 8, 4), np.uint8))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg", "out.png"]
