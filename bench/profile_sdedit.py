@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from noisebrush.core.bench import cache_dir, sd15_folder
+from noisebrush.core.bench_sdedit import shared_img2img
 from noisebrush.core.engine import Engine
 from noisebrush.core.priors import quiet_libraries
 from noisebrush.core.requests import SDEditRequest
@@ -55,7 +56,6 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     quiet_libraries()
-    from diffusers import StableDiffusionImg2ImgPipeline
 
     folder = sd15_folder(cache_dir())
     engine = Engine()
@@ -71,17 +71,7 @@ def main() -> None:
         prompt=prompt,
         device="cpu",
     )
-    pipe = StableDiffusionImg2ImgPipeline(
-        vae=prior.vae,
-        text_encoder=prior.text_encoder,
-        tokenizer=prior.tokenizer,
-        unet=prior.unet,
-        scheduler=prior.new_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = shared_img2img(prior)
 
     def peer() -> None:
         pipe(

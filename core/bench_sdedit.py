@@ -99,16 +99,7 @@ def vs_diffusers(opt: Options) -> list[Row]:
             folder, torch_dtype=prior.dtype, safety_checker=None, feature_extractor=None
         ).to(prior.device)
     else:
-        peer_pipe = StableDiffusionImg2ImgPipeline(
-            vae=prior.vae,
-            text_encoder=prior.text_encoder,
-            tokenizer=prior.tokenizer,
-            unet=prior.unet,
-            scheduler=prior.new_scheduler(),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        peer_pipe = shared_img2img(prior)
     peer_pipe.set_progress_bar_config(disable=True)
     image = Image.fromarray(guide)
 
@@ -393,3 +384,21 @@ CASES: dict[str, Case] = {
     "memory": memory,
     "big-canvas": big_canvas,
 }
+
+
+def shared_img2img(prior: Any) -> Any:
+    """diffusers' img2img pipeline on the very modules of our prior, so both sides run the same weights."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    pipe = StableDiffusionImg2ImgPipeline(
+        vae=prior.vae,
+        text_encoder=prior.text_encoder,
+        tokenizer=prior.tokenizer,
+        unet=prior.unet,
+        scheduler=prior.new_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
