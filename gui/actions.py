@@ -53,10 +53,12 @@ def _act(
 def build_actions(win: MainWindow) -> dict[str, QAction]:
     doc, canvas, tools = win.doc, win.canvas, win.tools
     a: dict[str, QAction] = {}
-    a["new"] = _act(win, "&New\u2026", win.new_document, "Ctrl+N", "mdi6.file-outline")
-    a["open"] = _act(win, "&Open\u2026", win.open_dialog, "Ctrl+O", "mdi6.folder-open-outline")
-    a["save"] = _act(win, "&Save", win.save, "Ctrl+S", "mdi6.content-save-outline")
-    a["save_as"] = _act(win, "Save &As\u2026", win.save_as, "Ctrl+Shift+S", "mdi6.content-save-edit-outline")
+    a["new"] = _act(win, "&New\u2026", win.files.new_document, "Ctrl+N", "mdi6.file-outline")
+    a["open"] = _act(win, "&Open\u2026", win.files.open_dialog, "Ctrl+O", "mdi6.folder-open-outline")
+    a["save"] = _act(win, "&Save", win.files.save, "Ctrl+S", "mdi6.content-save-outline")
+    a["save_as"] = _act(
+        win, "Save &As\u2026", win.files.save_as, "Ctrl+Shift+S", "mdi6.content-save-edit-outline"
+    )
     a["quit"] = _act(win, "&Quit", win.close, "Ctrl+Q")
     a["undo"] = _act(win, "&Undo", doc.undo_stack.undo, "Ctrl+Z", "mdi6.undo")
     a["redo"] = _act(win, "&Redo", doc.undo_stack.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "mdi6.redo")

@@ -55,9 +55,9 @@ def main(argv: list[str]) -> int:
     win = MainWindow()
     win.show()
     if args.file:
-        win.open_path(args.file)
+        win.files.open_path(args.file)
     else:
-        QTimer.singleShot(0, win.offer_recovery)
+        QTimer.singleShot(0, win.files.offer_recovery)
     return int(app.exec())
 
 
@@ -85,7 +85,9 @@ def smoke(
     app.processEvents()
     doc = win.doc
     if file:
-        if not win.open_path(file):
+        read: list[bool] = []
+        win.files.open_path(file, lambda: read.append(True), lambda: read.append(False))
+        if not _wait(app, lambda: bool(read), SMOKE_TIMEOUT_S) or not read[0]:
             return 1
     else:
         doc.new(512, 384)

@@ -14,7 +14,6 @@ from PyQt6.QtGui import QCloseEvent, QKeyEvent
 from PyQt6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -34,8 +33,8 @@ from .actions import build_actions, build_menus
 from .canvas import Canvas
 from .document import Document
 from .engines import EngineHolder, ModelChoice, list_model_choices
+from .files import TITLE, DocumentFiles
 from .generation import SDEditController
-from .imageio import OPEN_FILTER, SAVE_FILTER, FileFormatError, read_document, write_document
 from .layer import Layer
 from .ledits import LeditsController
 from .panels.brush import BrushPanel
@@ -43,19 +42,15 @@ from .panels.layers import LayersPanel
 from .panels.ledits import LeditsPanel
 from .panels.sdedit import SDEditPanel
 from .pixels import feather
-from .recovery import AutoSaver, recent_files, remember_file
+from .recovery import AutoSaver
 from .theme import apply_dark
 from .tools import ShapeSelectTool, make_tools
 from .toolstate import ToolState
 from .worker import JobRunner
 
-TITLE = "NoiseBrush Studio"
-
 
 class MainWindow(QMainWindow):
     error_shown = pyqtSignal(str, str)  # title, text (tests and logs listen)
-    saved = pyqtSignal(str)
-    _save_done = pyqtSignal(str, int, str)  # path, undo index at snapshot, error text ("" = ok)
     _models_found = pyqtSignal(object)
 
     def __init__(
@@ -78,7 +73,14 @@ class MainWindow(QMainWindow):
         self.sdedit = SDEditController(self.doc, self.engines, self.runner, self)
         self.ledits = LeditsController(self.doc, self.engines, self.runner, self)
         self.dialogs: list[QMessageBox] = []
-        self._saving = False
+        self.autosaver = AutoSaver(
+            self.doc, recovery_folder, autosave_s or int(self.settings.value("autosave/seconds", 90)), self
+        )
+        self.files = DocumentFiles(
+            self.doc, self.settings, self.autosaver, self, self.show_error, self.status_message
+        )
+        self._close_when_idle = False
+        self._discard_on_close = False
 
         self.canvas = Canvas(self.doc, self.tools)
         self.setCentralWidget(self.canvas)
@@ -113,14 +115,12 @@ class MainWindow(QMainWindow):
         self.doc.undo_stack.cleanChanged.connect(lambda _: self._update_title())
         self.canvas.cursor_moved.connect(self._cursor)
         self.canvas.view_changed.connect(self._zoom_label)
-        self._save_done.connect(self._on_save_done)
+        self.files.jobs.activity.connect(self._file_activity)
         self._models_found.connect(self._set_models)
         gen_tabs.setCurrentIndex(0)
 
-        self.autosaver = AutoSaver(
-            self.doc, recovery_folder, autosave_s or int(self.settings.value("autosave/seconds", 90)), self
-        )
-        self._fill_recent()
+        self.files.recent_menu = self.recent_menu
+        self.files.fill_recent()
         self._update_title()
         self.resize(1400, 900)
         geometry = self.settings.value("window/geometry")
@@ -174,14 +174,36 @@ class MainWindow(QMainWindow):
         self.progress_bar.setMaximumWidth(160)
         self.progress_bar.setTextVisible(False)
         self.progress_bar.hide()
+        self.file_label = QLabel("")
+        self.file_bar = QProgressBar()
+        self.file_bar.setRange(0, 0)  # how long a decode takes is unknown: a busy bar
+        self.file_bar.setMaximumWidth(100)
+        self.file_bar.setTextVisible(False)
+        self.file_bar.hide()
         self.cursor_label = QLabel("")
         self.cursor_label.setMinimumWidth(90)
         self.zoom_label = QLabel("")
         self.size_label = QLabel("")
-        for w in (self.step_label, self.progress_bar, self.cursor_label, self.size_label, self.zoom_label):
+        for w in (
+            self.file_label,
+            self.file_bar,
+            self.step_label,
+            self.progress_bar,
+            self.cursor_label,
+            self.size_label,
+            self.zoom_label,
+        ):
             bar.addPermanentWidget(w)
         self.doc.reset.connect(self._doc_size)
         self._doc_size()
+
+    def _file_activity(self, text: str) -> None:
+        """A file is being read or written (text says which), or "" when that is over."""
+        self.file_label.setText(text)
+        self.file_bar.setVisible(bool(text))
+        if not text and self._close_when_idle:
+            self._close_when_idle = False
+            QTimer.singleShot(0, self.close)
 
     def _doc_size(self) -> None:
         self.size_label.setText(f"{self.doc.width}\u00d7{self.doc.height}")
@@ -290,167 +312,6 @@ class MainWindow(QMainWindow):
     def toggle_lock(self) -> None:
         self._with_active(lambda la: self.doc.set_layer_property(la, "locked", not la.locked))
 
-    # --- files --------------------------------------------------------------------------------
-
-    def maybe_save(self) -> bool:
-        """Ask about unsaved changes; False if the user cancelled."""
-        if not self.doc.modified:
-            return True
-        answer = QMessageBox.question(
-            self,
-            TITLE,
-            f"Save changes to \u201c{Path(self.doc.path).name if self.doc.path else 'Untitled'}\u201d before closing?",
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save,
-        )
-        if answer == QMessageBox.StandardButton.Cancel:
-            return False
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save(background=False)
-        return True
-
-    def new_document(self) -> None:
-        if not self.maybe_save():
-            return
-        w, ok = QInputDialog.getInt(self, "New image", "Width (pixels):", self.doc.width, 8, 16384)
-        if not ok:
-            return
-        h, ok = QInputDialog.getInt(self, "New image", "Height (pixels):", self.doc.height, 8, 16384)
-        if ok:
-            self.doc.new(w, h)
-
-    def open_dialog(self) -> None:
-        if not self.maybe_save():
-            return
-        start = str(self.settings.value("files/last_dir", str(Path.home())))
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", start, OPEN_FILTER)
-        if path:
-            self.open_path(path)
-
-    def open_path(self, path: str) -> bool:
-        """Open a file; on failure an error dialog names the problem and the document stays as it was."""
-        try:
-            w, h, layers = read_document(path)
-        except (FileFormatError, OSError) as e:
-            self.show_error("Cannot open file", f"{Path(path).name}: {e}")
-            return False
-        if not layers:
-            self.show_error("Cannot open file", f"{Path(path).name} has no layers")
-            return False
-        self.doc.load(w, h, layers, path if path.lower().endswith(".ora") else None)
-        if not path.lower().endswith(".ora"):
-            self.doc.path = None
-            self._flat_source = path
-        self.settings.setValue("files/last_dir", str(Path(path).parent))
-        remember_file(self.settings, path)
-        self._fill_recent()
-        self._update_title()
-        self.status_message(f"Opened {Path(path).name}: {w}\u00d7{h}, {len(layers)} layer(s)")
-        return True
-
-    _flat_source: str | None = None
-
-    def save(self, background: bool = True) -> bool:
-        if self.doc.path is None:
-            return self.save_as(background)
-        return self.save_to(self.doc.path, background)
-
-    def save_as(self, background: bool = True) -> bool:
-        start = (
-            self.doc.path
-            or self._flat_source
-            or str(Path(str(self.settings.value("files/last_dir", Path.home()))) / "untitled.ora")
-        )
-        start = str(Path(start).with_suffix(".ora")) if not start.lower().endswith(".ora") else start
-        path, _ = QFileDialog.getSaveFileName(self, "Save image", start, SAVE_FILTER)
-        if not path:
-            return False
-        if not Path(path).suffix:
-            path += ".ora"
-        return self.save_to(path, background)
-
-    def save_to(self, path: str, background: bool = True) -> bool:
-        """Write the document; .ora keeps layers, other formats get the flattened image.
-        In the background the pixels are copied first so painting can go on while it writes."""
-        if self._saving:
-            self.status_message("Still saving the previous copy\u2026")
-            return False
-        doc = self.doc
-        layers = [
-            Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked)
-            for la in doc.layers
-        ]
-        w, h, index = doc.width, doc.height, doc.undo_stack.index()
-
-        def write() -> str:
-            try:
-                write_document(path, w, h, layers)
-                return ""
-            except (FileFormatError, OSError, ValueError) as e:
-                return str(e)
-
-        if not background:
-            err = write()
-            self._on_save_done(path, index, err)
-            return not err
-        self._saving = True
-        self.status_message(f"Saving {Path(path).name}\u2026")
-        threading.Thread(
-            target=lambda: self._save_done.emit(path, index, write()), daemon=True, name="nb-save"
-        ).start()
-        return True
-
-    def _on_save_done(self, path: str, index: int, error: str) -> None:
-        self._saving = False
-        if error:
-            self.show_error("Cannot save file", f"{Path(path).name}: {error}")
-            return
-        layered = path.lower().endswith(".ora")
-        if layered and self.doc.undo_stack.index() == index:
-            self.doc.mark_saved(path)
-            self.autosaver.clear()
-        elif layered:
-            self.doc.path = path
-            self.doc.path_changed.emit()
-        remember_file(self.settings, path)
-        self._fill_recent()
-        note = "" if layered else " (flattened; save as .ora to keep layers)"
-        self.status_message(f"Saved {Path(path).name}{note}")
-        self.saved.emit(path)
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        files = recent_files(self.settings)
-        for p in files:
-            act = self.recent_menu.addAction(Path(p).name)
-            assert act is not None
-            act.setToolTip(p)
-            act.triggered.connect(lambda _=False, p=p: self.maybe_save() and self.open_path(p))
-        self.recent_menu.setEnabled(bool(files))
-
-    def offer_recovery(self) -> None:
-        """After a crash, offer the autosaved copy."""
-        found = self.autosaver.pending()
-        if found is None:
-            return
-        file, source = found
-        answer = QMessageBox.question(
-            self,
-            TITLE,
-            "NoiseBrush did not close cleanly last time. Restore the autosaved copy"
-            + (f" of \u201c{Path(source).name}\u201d" if source else "")
-            + "?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        )
-        if answer == QMessageBox.StandardButton.Yes and self.open_path(str(file)):
-            self.doc.path = source
-            self.doc.undo_stack.resetClean()  # recovered work is unsaved work
-            self._update_title()
-        else:
-            self.autosaver.clear()
-
     # --- errors -------------------------------------------------------------------------------
 
     def show_error(self, title: str, text: str) -> QMessageBox:
@@ -482,8 +343,14 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802
         assert event is not None
-        if not self.maybe_save():
+        if self.files.busy:  # a half-written file would be left behind: close once it is in place
+            self._close_when_idle = True
+            self.status_message(f"{self.files.jobs.label} The window closes when it is done.")
             event.ignore()
+            return
+        if self.doc.modified and not self._discard_on_close:
+            event.ignore()
+            self.files.maybe_save(self._close_anyway)
             return
         if self.runner.busy:
             self.runner.cancel()
@@ -496,6 +363,11 @@ class MainWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         event.accept()
+
+    def _close_anyway(self) -> None:
+        """Saved or discarded: close for real (from the event loop, not inside closeEvent)."""
+        self._discard_on_close = True
+        QTimer.singleShot(0, self.close)
 
     def showEvent(self, event: Any) -> None:  # noqa: N802
         super().showEvent(event)

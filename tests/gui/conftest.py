@@ -32,6 +32,7 @@ def window(qtbot, tmp_path, fake_engine):
     qtbot.waitExposed(win)
     yield win
     win.doc.undo_stack.setClean()
+    win.files.jobs.wait(20000)
     if win.runner.busy:
         win.runner.cancel()
         win.runner.wait(10000)
