@@ -23,7 +23,7 @@ from .commands import (
     SelectionCommand,
 )
 from .layer import Layer
-from .pixels import Box, changed_box, composite, crop, intersect, union
+from .pixels import Box, changed_box, composite, crop, union
 
 
 class Document(QObject):
@@ -137,27 +137,51 @@ class Document(QObject):
         if getattr(layer, prop) != value:
             self.undo_stack.push(LayerPropertyCommand(self, layer, prop, value))
 
-    def merge_down(self, layer: Layer) -> None:
-        """Composite `layer` into the one below it (with its opacity), then remove it."""
+    def why_not_merge_down(self, layer: Layer) -> str | None:
+        """Why `layer` cannot be merged down, or None when it can."""
         i = self.index_of(layer)
         if i == 0:
-            return
+            return f"\u201c{layer.name}\u201d is the bottom layer: there is nothing below to merge into"
         below = self.layers[i - 1]
         if below.locked:
-            return
-        area = intersect(layer.rect, self.rect) if layer.visible else None
+            return f"Layer \u201c{below.name}\u201d is locked"
+        return None
+
+    def merge_down(self, layer: Layer) -> bool:
+        """Merge `layer` into the one below, in one undo step, so that the result shows exactly what
+        the two showed (to 8-bit rounding): the upper is laid over the lower with both opacities baked
+        into the pixels, and the result gets full opacity. A hidden layer shows nothing, so it adds
+        nothing; two hidden layers merge as if shown and stay hidden. The lower layer grows to cover
+        the upper one, so nothing outside the canvas is cut off. False if it cannot be merged."""
+        if self.why_not_merge_down(layer) is not None:
+            return False
+        below = self.layers[self.index_of(layer) - 1]
+        both_hidden = not (below.visible or layer.visible)
+        upper_shows = layer.visible or both_hidden
+        lower_shows = below.visible or both_hidden
+        # The lower layer's pixels change under the upper one; all of them when its own opacity is
+        # baked in, or when it was hidden and only the upper one's pixels remain. A hidden upper
+        # layer changes nothing.
+        area: Box | None = None
+        if upper_shows:
+            area = layer.rect
+            if not lower_shows or below.opacity < 1.0:
+                area = union(area, below.rect)
         self.undo_stack.beginMacro("Merge down")
         if area is not None:
             self.ensure_covers(below, area)
-            merged = composite([_as_base(below), layer], area)
-            bx, by = area[0] - below.x, area[1] - below.y
-            lbox = (bx, by, area[2], area[3])
+            parts = [_shown(la) for la, shows in ((below, lower_shows), (layer, upper_shows)) if shows]
+            merged = composite(parts, area)
+            lbox = (area[0] - below.x, area[1] - below.y, area[2], area[3])
             self.commit_pixels(
                 below, lbox, crop(below.pixels, lbox).copy(), merged, "Merge down", applied=False
             )
+            self.set_layer_property(below, "opacity", 1.0)
+            self.set_layer_property(below, "visible", not both_hidden)
         self.undo_stack.push(RemoveLayerCommand(self, layer, "Merge down"))
         self.undo_stack.endMacro()
         self.set_active(below)
+        return True
 
     def ensure_covers(self, layer: Layer, box: Box) -> None:
         """Grow `layer` (undoably) so it covers `box` in document coordinates."""
@@ -267,6 +291,6 @@ def _white(width: int, height: int) -> np.ndarray:
     return np.full((height, width, 4), 255, np.uint8)
 
 
-def _as_base(layer: Layer) -> Layer:
-    """The lower layer of a merge at full opacity, so its own pixels come back unchanged."""
-    return Layer(layer.name, layer.pixels, layer.x, layer.y, 1.0, True, False, uid=layer.uid)
+def _shown(layer: Layer) -> Layer:
+    """`layer` as the canvas composites it when shown: same pixels, place and opacity."""
+    return Layer(layer.name, layer.pixels, layer.x, layer.y, layer.opacity, True, False, uid=layer.uid)

@@ -112,11 +112,13 @@ def composite_premultiplied(layers: Iterable[Layer], box: Box, step: int = 1) ->
 def composite(layers: Iterable[Layer], box: Box) -> np.ndarray:
     """Straight-alpha RGBA8 (h, w, 4) of the visible layers over `box`."""
     acc = composite_premultiplied(layers, box)
-    a = acc[..., 3:4]
-    rgb = np.where(a > 0, acc[..., :3] / np.maximum(a, 1e-8), 0.0)
+    # Un-premultiply by the alpha as it will be stored (8-bit), so that compositing the result again
+    # gives back the premultiplied colour to within rounding: exactly where it is opaque.
+    a8 = np.clip(np.floor(acc[..., 3:4] * 255.0 + 0.5), 0, 255)
+    rgb = acc[..., :3] * (255.0 * 255.0) / np.maximum(a8, 1.0)
     out = np.empty(acc.shape, np.uint8)
-    out[..., :3] = np.clip(rgb * 255.0 + 0.5, 0, 255)
-    out[..., 3] = np.clip(a[..., 0] * 255.0 + 0.5, 0, 255)
+    out[..., :3] = np.where(a8 > 0, np.clip(rgb + 0.5, 0, 255), 0)
+    out[..., 3] = a8[..., 0]
     return out
 
 

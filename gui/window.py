@@ -304,7 +304,14 @@ class MainWindow(QMainWindow):
         self._with_active(self.doc.delete_layer)
 
     def merge_down(self) -> None:
-        self._with_active(self.doc.merge_down)
+        layer = self.doc.active
+        if layer is None:
+            return
+        reason = self.doc.why_not_merge_down(layer)
+        if reason is not None:
+            self.status_message(reason)
+        else:
+            self.doc.merge_down(layer)
 
     def toggle_visible(self) -> None:
         self._with_active(lambda la: self.doc.set_layer_property(la, "visible", not la.visible))

@@ -275,9 +275,13 @@ class LayersPanel(QWidget):
                     qta.icon("mdi6.lock" if doc.active.locked else "mdi6.lock-open-variant-outline")
                 )
             self.buttons["delete"].setEnabled(len(doc.layers) > 1)
-            self.buttons["merge"].setEnabled(
-                doc.active is not None and doc.active in doc.layers and doc.index_of(doc.active) > 0
+            why_not = (
+                doc.why_not_merge_down(doc.active)
+                if doc.active is not None and doc.active in doc.layers
+                else "No layer is active"
             )
+            self.buttons["merge"].setEnabled(why_not is None)
+            self.buttons["merge"].setToolTip(why_not or "Merge down")
         finally:
             self._syncing = False
 
