@@ -1,175 +1,180 @@
-"""LEDITS timing: ours vs diffusers' LEDITS++ on the same model, steps and concepts; cached re-edit vs first edit.
+"""LEDITS benchmark cases for `noisebrush bench`: ours against diffusers' LEDITS++; a cached re-edit.
 
-    .venv/bin/python bench/ledits_bench.py                       # tiny random SD, 64x64, CPU
-    .venv/bin/python bench/ledits_bench.py --size sd15 --resolution 256 --repeats 1
+    noisebrush bench ledits --quick          # tiny random SD, 64x64, 20 steps, CPU
+    noisebrush bench ledits --device cuda    # SD 1.5-shaped random weights, 512x512, 30 steps, float16
 
-Both sides: DDIM, the same regenerated steps (ours steps=S, skip=k; theirs num_inversion_steps=S - round(S k)
-with the matching skip), the same concepts, scales, thresholds and warm-ups, no cross-attention masks, no
-momentum, LEDITS++'s pixel-wise threshold, VAE encode and decode included. Times are medians of `--repeats`
-runs after one warm-up run each. Targets: ours / diffusers <= 1.0; cached re-edit / first edit <= 0.6.
+Both sides run DDIM on the same weights with the same regenerated steps (ours steps=S, skip=0.2; theirs
+num_inversion_steps=S - round(0.2 S), skip=0.25: the same schedule, docs/LEDITS.md), the same seed, concepts,
+scales, thresholds and warm-ups, no cross-attention masks, no momentum, LEDITS++'s pixel-wise threshold, VAE
+encode and decode included. Each round times diffusers (invert + edit), our first edit (an empty inversion
+cache: inversion included) and our re-edit of the same image with other concepts (inversion from the cache),
+in rotating order; each ratio is the median of the per-round ratios (core/bench.py).
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import tempfile
-import time
-from collections.abc import Callable
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from noisebrush.core import standins
+from noisebrush.core.bench import Case, Options, Row, interleaved, pair_ratio, sd15_folder
+from noisebrush.core.engine import pick_device
 from noisebrush.core.ledits import InversionCache, ledits
-from noisebrush.core.priors import Prior, quiet_libraries
+from noisebrush.core.priors import Prior, load_prior
 from noisebrush.core.requests import Concept, LeditsRequest
 
-
-def median_times(fns: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Median wall time of each, the runs interleaved so that load from other processes hits all alike."""
-    for fn in fns:
-        fn()  # warm-up: allocator, kernels, lazy imports
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times, strict=True):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
+SKIP = 0.2  # ours; LEDITS++'s matching skip is steps / regenerated - 1 = 0.25 exactly, whatever the steps
+WORDS = ("a red barn", "a cat", "snow", "a tree")
 
 
-def build(size: str, folder: Path) -> tuple[Prior, object]:
-    """One set of random weights shared by both sides: our Prior and diffusers' pipeline."""
-    from diffusers import LEditsPPPipelineStableDiffusion
-    from transformers import CLIPTokenizer
+def tiny_sd_folder(workdir: Path) -> Path:
+    """A tiny random Stable Diffusion (diffusers' dummy-component sizes) with DDIM, built once."""
+    folder = workdir / "sd-tiny-ddim"
+    if not (folder / "model_index.json").exists():
+        from noisebrush.core.standins import tiny_sd
 
-    parts = standins.sd_components(seed=0, size=size, scheduler="DDIMScheduler")
-    standins.write_clip_tokenizer(folder / "tokenizer")
-    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
-    for name in ("unet", "vae", "text_encoder"):
-        parts[name].eval().requires_grad_(False)
-    prior = Prior(
-        path=folder,
-        unet=parts["unet"],
-        scheduler_config=dict(parts["scheduler"].config),
-        scheduler_class=type(parts["scheduler"]),
-        device=torch.device("cpu"),
-        dtype=torch.float32,
-        vae=parts["vae"],
-        text_encoder=parts["text_encoder"],
-        tokenizer=tokenizer,
-    )
-    pipe = LEditsPPPipelineStableDiffusion(
-        vae=parts["vae"],
-        text_encoder=parts["text_encoder"],
-        tokenizer=tokenizer,
-        unet=parts["unet"],
-        scheduler=parts["scheduler"],
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
+        tmp = workdir / "sd-tiny-ddim.tmp"
+        tiny_sd(tmp, scheduler="DDIMScheduler")
+        tmp.rename(folder)
+    return folder
+
+
+def with_ddim(prior: Prior) -> Prior:
+    """The same modules stepped by DDIM: LEDITS++ inverts edit-friendly only with DDIM (else its own solver)."""
+    from diffusers import DDIMScheduler
+
+    config = dict(DDIMScheduler.from_config(prior.scheduler_config).config)
+    return dataclasses.replace(prior, scheduler_class=DDIMScheduler, scheduler_config=config)
+
+
+def leditspp(prior: Prior, folder: Path, own_copy: bool) -> Any:
+    """diffusers' LEditsPPPipelineStableDiffusion with DDIM: on our prior's modules, or its own stock copy."""
+    from diffusers import DDIMScheduler, LEditsPPPipelineStableDiffusion
+
+    scheduler = DDIMScheduler.from_config(prior.scheduler_config)
+    if own_copy:
+        pipe = LEditsPPPipelineStableDiffusion.from_pretrained(
+            folder, scheduler=scheduler, torch_dtype=prior.dtype, safety_checker=None, feature_extractor=None
+        ).to(prior.device)
+    else:
+        pipe = LEditsPPPipelineStableDiffusion(
+            vae=prior.vae,
+            text_encoder=prior.text_encoder,
+            tokenizer=prior.tokenizer,
+            unet=prior.unet,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
     pipe.set_progress_bar_config(disable=True)
     add_noise = pipe.scheduler.add_noise
-    # diffusers 0.42's invert indexes alphas_cumprod with a float tensor; cast it so it runs at all.
+    # diffusers 0.42's invert indexes alphas_cumprod with a float tensor; cast it so that it runs at all.
     pipe.scheduler.add_noise = lambda x, noise, t: add_noise(x, noise, t.long())
-    return prior, pipe
+    return pipe
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", choices=("tiny", "sd15"), default="tiny")
-    ap.add_argument("--resolution", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=30, help="ours: the whole schedule")
-    ap.add_argument("--skip", type=float, default=0.2)
-    ap.add_argument("--concepts", type=int, default=2)
-    ap.add_argument("--source-prompt", default="", help="guides the inversion on both sides (2 rows a step)")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument(
-        "--threads", type=int, default=1, help="torch threads (1 is steadiest on a shared machine)"
-    )
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    quiet_libraries()
+def ledits_vs_leditspp(opt: Options) -> list[Row]:
+    """LEDITS vs diffusers' LEDITS++, and a re-edit from the inversion cache vs a first edit."""
+    from PIL import Image
 
-    words = ["a red barn", "cat", "snow", "a tree", "sunset", "a dog"]
+    small = opt.quick and not opt.cuda
+    device, dtype = pick_device(opt.device)
+    if small:
+        folder, label, size, steps = tiny_sd_folder(opt.workdir), "tiny random SD (DDIM)", 64, 20
+    else:
+        folder, label, size, steps = sd15_folder(opt.workdir), "SD 1.5-shaped random weights (DDIM)", 512, 30
+    prior = with_ddim(load_prior(folder, device, dtype))
+    # A stock pipeline on CUDA (its own copy, no channels-last), as case 2 compares; on CPU the same modules.
+    pipe = leditspp(prior, folder, own_copy=opt.cuda)
+    # LEDITS++'s invert() puts plain AttnProcessor on its UNet; ours runs with the processors it loaded with.
+    processors = prior.unet.attn_processors
+
+    regenerated = steps - round(steps * SKIP)
+    their_skip = steps / regenerated - 1
     concepts = [
-        Concept(words[i % len(words)], remove=bool(i % 2), scale=5.0, threshold=0.9, warmup=2)
-        for i in range(args.concepts)
+        Concept(WORDS[0], scale=5.0, threshold=0.9, warmup=2),
+        Concept(WORDS[1], remove=True, scale=5.0, threshold=0.9, warmup=2),
     ]
-    others = [Concept(c.text + " x", c.remove, c.scale, c.threshold, c.warmup) for c in concepts]
-    img = (np.random.RandomState(0).rand(args.resolution, args.resolution, 3) * 255).astype(np.uint8)
-    regenerated = args.steps - round(args.steps * args.skip)
-    their_skip = args.steps / regenerated - 1  # int(n * (1 + skip)) == steps
-    assert int(regenerated * (1 + their_skip) + 1e-9) == args.steps
+    others = [dataclasses.replace(c, text=w) for c, w in zip(concepts, WORDS[2:], strict=True)]
+    image = (np.random.RandomState(0).rand(size, size, 3) * 255).astype(np.uint8)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        prior, pipe = build(args.size, Path(tmp))
+    def request(cs: list[Concept]) -> LeditsRequest:
+        return LeditsRequest(
+            image=image,
+            concepts=cs,
+            steps=steps,
+            skip=SKIP,
+            seed=0,
+            momentum=0.0,
+            threshold_over="pixel",
+            device=opt.device,
+        )
 
-        def request(cs: list[Concept], seed: int = 0) -> LeditsRequest:
-            return LeditsRequest(
-                image=img,
-                concepts=cs,
-                steps=args.steps,
-                skip=args.skip,
-                seed=seed,
-                source_prompt=args.source_prompt,
-                momentum=0.0,
-                threshold_over="pixel",
-                device="cpu",
-            )
+    def theirs() -> None:
+        pipe.invert(
+            image=Image.fromarray(image),
+            num_inversion_steps=regenerated,
+            skip=their_skip,
+            generator=torch.Generator().manual_seed(0),
+        )
+        pipe(
+            editing_prompt=[c.text for c in concepts],
+            reverse_editing_direction=[c.remove for c in concepts],
+            edit_guidance_scale=[c.scale for c in concepts],
+            edit_threshold=[c.threshold for c in concepts],
+            edit_warmup_steps=[c.warmup for c in concepts],
+            use_cross_attn_mask=False,
+            use_intersect_mask=False,
+            output_type="np",
+        )
 
-        def theirs() -> None:
-            pipe.invert(
-                image=Image.fromarray(img),
-                num_inversion_steps=regenerated,
-                skip=their_skip,
-                generator=torch.Generator().manual_seed(0),
-                source_prompt=args.source_prompt,
-            )
-            pipe(
-                editing_prompt=[c.text for c in concepts],
-                reverse_editing_direction=[c.remove for c in concepts],
-                edit_guidance_scale=[c.scale for c in concepts],
-                edit_threshold=[c.threshold for c in concepts],
-                edit_warmup_steps=[c.warmup for c in concepts],
-                use_cross_attn_mask=False,
-                use_intersect_mask=False,
-                output_type="np",
-            )
+    def first() -> None:
+        prior.unet.set_attn_processor(dict(processors))  # it pops from the dict
+        ledits(prior, request(concepts), InversionCache())  # an empty cache: the inversion is included
 
-        def ours_first() -> None:
-            ledits(prior, request(concepts), InversionCache())  # an empty cache: inversion included
+    cache = InversionCache()
+    flip = [False]
 
-        cache = InversionCache()
-        ledits(prior, request(concepts), cache)
-        flip = [0]
+    def again() -> None:  # the same image with other concepts each time: only the inversion is reused
+        prior.unet.set_attn_processor(dict(processors))  # it pops from the dict
+        flip[0] = not flip[0]
+        ledits(prior, request(others if flip[0] else concepts), cache)
 
-        def ours_again() -> None:  # the same image, other concepts: the inversion comes from the cache
-            flip[0] ^= 1
-            ledits(prior, request(others if flip[0] else concepts), cache)
-
-        t_theirs, t_first, t_again = median_times([theirs, ours_first, ours_again], args.repeats)
-        inv_bytes = cache.nbytes
-
-    print(
-        f"model {args.size}, {args.resolution}x{args.resolution}, steps {args.steps} skip {args.skip} "
-        f"({regenerated} regenerated), {args.concepts} concepts, source prompt {args.source_prompt!r}, "
-        f"{args.threads} thread(s), "
-        f"median of {args.repeats}"
+    t_theirs, t_first, t_again = interleaved([theirs, first, again], opt.rounds(3, 5))
+    rounds = len(t_first)
+    settings = (
+        f"{label}, {size}x{size}, {steps} steps, skip {SKIP} ({regenerated} regenerated; LEDITS++ "
+        f"num_inversion_steps={regenerated}, skip={their_skip:g}), concepts +{concepts[0].text!r} "
+        f"-{concepts[1].text!r} (scale 5, threshold 0.9, warm-up 2), no momentum, pixel threshold; "
+        f"{'GPU, float16' if opt.cuda else 'CPU, float32'}; median of {rounds} rounds"
     )
-    print(f"diffusers LEDITS++ (invert + edit): {t_theirs:8.3f} s")
-    print(
-        f"ours, first edit (invert + edit):   {t_first:8.3f} s   ratio {t_first / t_theirs:.2f} (target <= 1.0)"
-    )
-    print(
-        f"ours, re-edit from cache:           {t_again:8.3f} s   ratio {t_again / t_first:.2f} (target <= 0.6)"
-    )
-    print(f"cached inversion: {inv_bytes / 2**20:.2f} MiB")
+    if small:
+        settings += " (--quick on CPU: smaller than the GPU setting 512x512, 30 steps)"
+    return [
+        Row(
+            "7a LEDITS vs diffusers LEditsPPPipelineStableDiffusion",
+            float(np.median(t_first)),
+            float(np.median(t_theirs)),
+            "s",
+            pair_ratio(t_first, t_theirs),
+            "<= 1.0",
+            f"{settings}; ours = first edit (inversion included), theirs = invert() + __call__",
+        ),
+        Row(
+            "7b LEDITS re-edit from the inversion cache / first edit",
+            float(np.median(t_again)),
+            float(np.median(t_first)),
+            "s",
+            pair_ratio(t_again, t_first),
+            "<= 0.6",
+            f"same settings; the re-edit alternates between concepts +{others[0].text!r} "
+            f"-{others[1].text!r} and the first pair; cached inversion {cache.nbytes / 2**20:.2f} MiB",
+        ),
+    ]
 
 
-if __name__ == "__main__":
-    main()
+CASES: dict[str, Case] = {"ledits": ledits_vs_leditspp}

@@ -13,7 +13,7 @@ import re
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +32,16 @@ class Options:
     device: str = "auto"
     compile: bool = False  # also time the opt-in torch.compile path where a case supports it
     threads: int | None = None  # torch CPU threads; on a shared machine 1 thread times far steadier than 2
+    pairs: int | None = None  # timed rounds per comparison; None: the case's own (fewer with `quick`)
     workdir: Path = field(default_factory=lambda: cache_dir())
 
     @property
     def cuda(self) -> bool:
         return self.device.startswith("cuda") or (self.device == "auto" and torch.cuda.is_available())
+
+    def rounds(self, quick: int, full: int) -> int:
+        """Timed rounds for a comparison: `pairs` when given, else the case's quick or full count."""
+        return self.pairs or (quick if self.quick else full)
 
 
 @dataclass
@@ -85,24 +90,30 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
+def interleaved(fns: Sequence[Callable[[], Any]], rounds: int, warmup: int = 1) -> list[list[float]]:
+    """Seconds of each function in each round; the order rotates every round so that none always runs first."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(rounds):
+        for k in range(len(fns)):
+            j = (k + r) % len(fns)
+            times[j].append(timed(fns[j]))
+    return times
+
+
+def pair_ratio(ours: list[float], peer: list[float]) -> float:
+    """Median of the per-round ratios: each pair was timed seconds apart, so drift on the machine cancels."""
+    return statistics.median(a / b for a, b in zip(ours, peer, strict=True))
+
+
 def side_by_side(
     ours: Callable[[], Any], peer: Callable[[], Any], pairs: int, warmup: int = 1
 ) -> tuple[float, float, float]:
     """Median seconds of ours, of peer, and the median of the per-pair ratios ours/peer; order alternates."""
-    for _ in range(warmup):
-        ours()
-        peer()
-    a: list[float] = []
-    b: list[float] = []
-    for i in range(pairs):
-        if i % 2:
-            tb, ta = timed(peer), timed(ours)
-        else:
-            ta, tb = timed(ours), timed(peer)
-        a.append(ta)
-        b.append(tb)
-    ratios = [x / y for x, y in zip(a, b, strict=True)]
-    return statistics.median(a), statistics.median(b), statistics.median(ratios)
+    a, b = interleaved([ours, peer], pairs, warmup)
+    return statistics.median(a), statistics.median(b), pair_ratio(a, b)
 
 
 # -- memory --------------------------------------------------------------------------------------

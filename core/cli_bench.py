@@ -30,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--compile", action="store_true", help="also time the opt-in torch.compile path")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
+    p.add_argument(
+        "--pairs", type=int, help="timed rounds per comparison (default: each case's own, fewer with --quick)"
+    )
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.set_defaults(func=run_bench)
@@ -47,7 +50,11 @@ def run_bench(args: argparse.Namespace) -> int:
     unknown = [c for c in args.cases if c not in cases]
     if unknown:
         raise BadInput(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases)}")
-    options = Options(quick=args.quick, device=args.device, compile=args.compile, threads=args.threads)
+    if args.pairs is not None and args.pairs < 1:
+        raise BadInput(f"--pairs must be at least 1, got {args.pairs}")
+    options = Options(
+        quick=args.quick, device=args.device, compile=args.compile, threads=args.threads, pairs=args.pairs
+    )
     if args.threads:
         import torch
 

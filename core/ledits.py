@@ -23,7 +23,7 @@ from .priors import Conditioning, Prior, to_uint8
 from .progress import Progress, ProgressCallback
 from .requests import LeditsRequest
 from .samplers import Step
-from .sega import sega
+from .sega import retraced_steps, sega
 
 DEFAULT_CACHE_BYTES = 1 << 30  # about 40 SD 512x512 inversions (50 steps) or a dozen 256x256 pixel ones
 MAX_DEFAULT_STEPS = 100  # the LEDITS demo's schedule; a pixel prior's own default may be its 1000 train steps
@@ -116,8 +116,13 @@ def ledits(
     key = inversion_key(prior, rgb, req, steps)
     inv = None if cache is None else cache.get(key)
     mask = None if req.mask is None else req.mask.astype(np.float32)
+    # The unguided prediction is the inversion's own: leading steps with no concept retrace it (core/sega.py).
+    matches_inversion = req.target_prompt == req.source_prompt and (
+        not req.source_prompt or req.guidance == req.source_guidance
+    )
+    retraced = retraced_steps(n, req.concepts, req.momentum, matches_inversion)
     offset = 0 if inv is not None else n
-    report = _reporter(prior, callback, rgb, mask, (h, w), offset + n)
+    report = _reporter(prior, callback, rgb, mask, (h, w), offset + n - retraced)
 
     with torch.inference_mode():
         if inv is None:
@@ -156,7 +161,8 @@ def ledits(
             req.momentum_beta,
             space_mask,
             req.threshold_over,
-            report("denoise", offset) if report else None,
+            report("denoise", offset - retraced) if report else None,
+            matches_inversion,
         )
         generated = to_uint8(prior.decode(x.to(prior.dtype))[:, :, :h, :w])[0]
     if mask is None:

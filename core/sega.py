@@ -4,6 +4,11 @@ Per step and concept c (paper eqs. 6-8): psi_c = +/- s_c (eps(x, c) - eps(x, "")
 reaches its lambda-quantile (per channel over H x W); warm-up delta_c steps without it; momentum
 gamma = sum_c psi_c + s_m nu, nu <- beta_m nu + (1 - beta_m) gamma (eq. 9), built up during warm-up too.
 The final prediction is eps_uncond [+ s_g (eps_target - eps_uncond)] + gamma (LEDITS, Tsaban & Passos 2023).
+
+Leading steps in which no concept is evaluated (all in warm-up without momentum, or no concept at all) and whose
+prediction is the inversion's own (no target prompt, or the source prompt with its guidance) retrace the inverted
+trajectory: x after them is x_t drawn from q(x_t | x_0) with the inversion's noise (eq. 6 of the edit-friendly
+paper, which the inversion lands on by construction). Regeneration jumps there and makes no model call for them.
 """
 
 from __future__ import annotations
@@ -88,6 +93,22 @@ def sega_guidance(
     return active, nu
 
 
+def live_concepts(concepts: Sequence[Concept], step: int, momentum: float) -> list[int]:
+    """The concepts evaluated at `step`: without momentum a concept in warm-up contributes nothing."""
+    return [c for c, concept in enumerate(concepts) if momentum != 0.0 or step >= concept.warmup]
+
+
+def retraced_steps(n: int, concepts: Sequence[Concept], momentum: float, matches_inversion: bool) -> int:
+    """How many leading steps reproduce the inverted trajectory exactly, so regeneration can jump over them.
+
+    `matches_inversion`: the unguided prediction is the one the inversion used (no target and no source
+    prompt, or the target prompt and its guidance equal the source's).
+    """
+    if not matches_inversion:
+        return 0
+    return next((i for i in range(n) if live_concepts(concepts, i, momentum)), n)
+
+
 def sega(
     denoise: BatchDenoise,
     inv: Inversion,
@@ -98,21 +119,25 @@ def sega(
     mask: torch.Tensor | None = None,
     over: str = "channel",
     callback: StepCallback | None = None,
+    matches_inversion: bool = False,
 ) -> torch.Tensor:
     """LEDITS regeneration: edit-friendly DDPM sampling with the inversion's noise maps, steered by SEGA.
 
     `target_guidance` is s_g when `denoise` returns a target-prompt row after the unconditional one. With a
     `mask` (model space, 1 = may change) the sample is the original trajectory outside it after every step,
-    as SDEdit keeps its unselected region (Meng et al. 2022, Algorithm 4).
+    as SDEdit keeps its unselected region (Meng et al. 2022, Algorithm 4). With `matches_inversion` (see
+    `retraced_steps`) the leading steps that would retrace the inversion are jumped over; `callback` then
+    reports only the steps taken.
     """
     sched = inv.schedule
-    x = inv.x_start.float()
-    nu: torch.Tensor | None = None
     n = len(sched)
+    start = retraced_steps(n, concepts, momentum, matches_inversion)
+    x = inv.x_start.float() if start == 0 else inv.original(start - 1)
+    nu: torch.Tensor | None = None
     first = 1 if target_guidance is None else 2
-    for i, t in enumerate(sched.timesteps):
-        # Without momentum a concept in warm-up contributes nothing: it is not evaluated at all.
-        live = [c for c in range(len(concepts)) if momentum != 0.0 or i >= concepts[c].warmup]
+    for i in range(start, n):
+        t = sched.timesteps[i]
+        live = live_concepts(concepts, i, momentum)  # a concept in warm-up without momentum: not evaluated
         out = denoise(x, t, list(range(first)) + [first + c for c in live]).float()
         rows = eps_and_x0(out, x.expand_as(out), sched.abar[i], sched.prediction)[0]
         eps_uncond = rows[:1]

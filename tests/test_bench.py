@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from noisebrush.core.bench import Row, hook_cases, side_by_side, table
+from noisebrush.core.bench import Options, Row, hook_cases, interleaved, pair_ratio, side_by_side, table
 
 
 def test_rows_judge_their_targets():
@@ -31,3 +31,35 @@ def test_hook_modules_with_cases_plug_in_and_scripts_are_left_alone(tmp_path):
     cases = hook_cases(tmp_path)
     assert list(cases) == ["extra"]
     assert cases["extra"](None)[0].met is True
+
+
+def test_interleaved_rotates_the_order_every_round():
+    order: list[str] = []
+    fns = [lambda name=name: order.append(name) for name in "abc"]
+    times = interleaved(fns, rounds=3, warmup=0)
+    assert order == list("abcbcacab")
+    assert [len(t) for t in times] == [3, 3, 3]
+    assert pair_ratio([2.0, 9.0, 3.0], [1.0, 3.0, 1.0]) == 3.0
+
+
+def test_ledits_case_gives_two_well_formed_rows(tmp_path, sd_ddim_model):
+    """`noisebrush bench ledits` in its quickest setting, on the tiny random SD the tests share."""
+    import torch
+
+    (tmp_path / "sd-tiny-ddim").symlink_to(sd_ddim_model)  # the case's stand-in, already built
+    case = hook_cases()["ledits"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rows = case(Options(quick=True, device="cpu", pairs=1, workdir=tmp_path))
+    finally:
+        torch.set_num_threads(threads)
+    assert [r.target for r in rows] == ["<= 1.0", "<= 0.6"]
+    assert "LEditsPPPipelineStableDiffusion" in rows[0].case and "re-edit" in rows[1].case
+    for r in rows:
+        assert r.unit == "s" and r.ours > 0 and r.peer and r.peer > 0 and r.ratio and r.ratio > 0
+        assert r.met in (True, False)
+    for word in ("tiny random SD", "64x64", "20 steps", "skip 0.2", "'a red barn'", "'a cat'", "warm-up 2"):
+        assert word in rows[0].note  # model, size, steps, skip, concepts
+    assert "same settings" in rows[1].note and "cached inversion" in rows[1].note
+    assert rows[1].peer == rows[0].ours  # the first edit is the re-edit's reference

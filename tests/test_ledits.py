@@ -173,10 +173,108 @@ def test_second_edit_of_the_same_image_skips_the_inversion(sd_model):
         engine.ledits(second)
         assert calls.n == 16 + 8, "the cached inversion must be reused"
         engine.ledits(LeditsRequest(image=img, model=str(sd_model), steps=10, skip=0.2, seed=1, device="cpu"))
-        assert calls.n == 24 + 16, "another seed is another inversion"
+        # Without concepts regeneration retraces the inversion: x_0 is known, no edit step is needed.
+        assert calls.n == 24 + 8, "another seed is another inversion"
     finally:
         calls.close()
     assert len(engine.inversions) == 2 and engine.inversions.nbytes > 0
+
+
+WARM = [
+    Concept("a red barn", scale=6, threshold=0.8, warmup=3),
+    Concept("cat", remove=True, scale=4, threshold=0.9, warmup=4),
+]
+
+
+def test_warmup_steps_retrace_the_inversion_and_are_jumped_over(sd_model, engine):
+    """Without momentum and target prompt, steps before every concept's warm-up ends reproduce the inverted
+    trajectory; jumping to x_t drawn from q(x_t | x_0) gives the same edit to float tolerance, 3 calls fewer."""
+    prior = engine.prior(str(sd_model), "cpu")
+    pixels = torch.from_numpy(photo(32, 32, seed=8)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    embeds = prior.encode_text(["", *(c.text for c in WARM)])[0]
+
+    def rows(x: torch.Tensor, t: int, which: list[int]) -> torch.Tensor:
+        return prior.unet(x.repeat(len(which), 1, 1, 1), t, encoder_hidden_states=embeds[which]).sample
+
+    with torch.inference_mode():
+        x0 = _encode(prior, pixels)
+        mask = torch.zeros_like(x0[:, :1])
+        mask[..., 4:12, :] = 1.0
+        inv = invert(
+            lambda x, t: rows(x, t, [0]),
+            x0,
+            edit_schedule(prior.new_scheduler(), 12, 0.25),
+            torch.Generator().manual_seed(2),
+        )
+        for m in (None, mask):
+            calls = Calls(prior.unet)
+            try:
+                full = sega(rows, inv, WARM, mask=m)
+                taken = calls.n
+                jumped = sega(rows, inv, WARM, mask=m, matches_inversion=True)
+            finally:
+                calls.close()
+            assert taken == 9 and calls.n - taken == 9 - 3
+            torch.testing.assert_close(jumped, full, atol=1e-5, rtol=1e-5)
+        # momentum feeds on warm-up steps, so none can be jumped over
+        assert sega_calls(prior, rows, inv, WARM, momentum=0.3) == 9
+
+
+def sega_calls(prior, rows, inv, concepts, **kw) -> int:
+    calls = Calls(prior.unet)
+    try:
+        sega(rows, inv, concepts, matches_inversion=True, **kw)
+    finally:
+        calls.close()
+    return calls.n
+
+
+@pytest.mark.parametrize("prompted", [False, True], ids=["no-prompt", "source-is-target"])
+def test_cached_re_edit_matches_a_fresh_edit_and_the_full_regeneration(
+    sd_model, box_mask, monkeypatch, prompted
+):
+    """A re-edit from the cache gives the very bytes of an uncached edit, and both agree with regenerating
+    every warm-up step (the jump turned off) within rounding; outside the mask nothing changes."""
+    from noisebrush.core import sega as sega_mod
+    from noisebrush.core.engine import Engine
+
+    img = photo()
+    prompts = {"source_prompt": "a photo", "target_prompt": "a photo"} if prompted else {}
+    kw = dict(image=img, model=str(sd_model), steps=12, skip=0.25, momentum=0.0, device="cpu", **prompts)
+    engine = Engine()
+    engine.ledits(LeditsRequest(**kw, concepts=[Concept("dog")]))  # fills the cache
+    for mask in (None, box_mask):
+        req = LeditsRequest(**kw, concepts=WARM, mask=mask)
+        again = engine.ledits(req)
+        assert len(engine.inversions) == 1
+        fresh = ledits(engine.prior(str(sd_model), "cpu"), req)
+        assert np.array_equal(again, fresh)
+        with monkeypatch.context() as patch:
+            patch.setattr(sega_mod, "retraced_steps", lambda *a: 0)
+            patch.setattr("noisebrush.core.ledits.retraced_steps", lambda *a: 0)
+            full = ledits(engine.prior(str(sd_model), "cpu"), req)
+        assert np.abs(again.astype(int) - full.astype(int)).max() <= 1
+        if mask is not None:
+            assert np.array_equal(again[mask == 0], img[mask == 0])
+
+
+def test_progress_counts_only_the_steps_taken(sd_model):
+    from noisebrush.core.engine import Engine
+
+    engine = Engine()
+    req = LeditsRequest(
+        image=photo(32, 32, seed=9),
+        model=str(sd_model),
+        steps=10,
+        skip=0.2,
+        concepts=WARM[:1],
+        momentum=0.0,
+        device="cpu",
+    )
+    seen: list[tuple[str, int, int]] = []
+    engine.ledits(req, lambda p: seen.append((p.stage, p.step, p.total)))
+    assert [s for s, _, _ in seen] == ["invert"] * 8 + ["denoise"] * 5  # warm-up 3 of 8 jumped over
+    assert [n for _, n, _ in seen] == list(range(1, 14)) and {t for _, _, t in seen} == {13}
 
 
 def test_cache_evicts_least_recently_used_by_bytes(ddpm_model, engine):
