@@ -11,6 +11,7 @@ from PyQt6.QtCore import QPointF, QRect, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QBrush,
     QColor,
+    QHideEvent,
     QImage,
     QMouseEvent,
     QPainter,
@@ -18,11 +19,14 @@ from PyQt6.QtGui import (
     QPen,
     QPixmap,
     QResizeEvent,
+    QShowEvent,
     QTabletEvent,
+    QTransform,
     QWheelEvent,
 )
 from PyQt6.QtWidgets import QWidget
 
+from .ants import MarchingAnts
 from .document import Document
 from .pixels import Box, composite_premultiplied, intersect
 from .render import PATCH_MAX_AREA, TILE, TileCache
@@ -53,6 +57,8 @@ class Canvas(QWidget):
         self.preview: tuple[QImage, int, int] | None = None
         self.composite_tiles = TileCache(self._build_composite)
         self.selection_tiles = TileCache(self._build_selection, max_tiles=256)
+        self.ants = MarchingAnts(doc.selection, self)
+        self.ants.moved.connect(self._ants_moved)
         self._checker = _checker_brush()
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -65,6 +71,10 @@ class Canvas(QWidget):
         tools.changed.connect(self.update)
 
     # --- view ---------------------------------------------------------------------------------
+
+    def view_transform(self) -> QTransform:
+        """Document to widget coordinates."""
+        return QTransform(self.scale, 0, 0, self.scale, self.origin.x(), self.origin.y())
 
     def to_doc(self, p: QPointF) -> QPointF:
         return (p - self.origin) / self.scale
@@ -150,11 +160,13 @@ class Canvas(QWidget):
             self.update(self.doc_rect_to_widget(box).toAlignedRect().adjusted(-2, -2, 2, 2))
 
     def _on_selection(self, box: Box | None) -> None:
-        # Boundary ants reach one pixel past the changed box.
-        self.selection_tiles.invalidate(
-            None if box is None else (box[0] - 1, box[1] - 1, box[2] + 2, box[3] + 2)
-        )
+        self.selection_tiles.invalidate(box)
         self.update()
+
+    def _ants_moved(self) -> None:
+        visible = self.visible_doc_box()
+        if visible is not None:
+            self.update(self.ants.region(self.view_transform(), visible))
 
     def _on_reset(self) -> None:
         self.composite_tiles.invalidate()
@@ -175,35 +187,19 @@ class Canvas(QWidget):
         return np.clip(acc * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
     def _build_selection(self, box: Box, step: int) -> np.ndarray | None:
-        """Dim what is outside the selection and mark its edge with black and white dashes."""
+        """Dim what is outside the selection (its outline is the marching ants' job)."""
         sel = self.doc.selection
         inner = intersect(box, self.doc.rect)
         if inner is None or sel.is_empty:
             return None
         x, y, w, h = inner
-        mask = sel.mask
-        ys = np.arange(y - step, y + h + step, step)
-        xs = np.arange(x - step, x + w + step, step)
-        inside_full = mask[np.clip(ys, 0, mask.shape[0] - 1)][:, np.clip(xs, 0, mask.shape[1] - 1)] >= 128
-        inside = inside_full[1:-1, 1:-1]
-        edge = (
-            (inside != inside_full[:-2, 1:-1])
-            | (inside != inside_full[2:, 1:-1])
-            | (inside != inside_full[1:-1, :-2])
-            | (inside != inside_full[1:-1, 2:])
-        ) & inside
-        m = mask[np.clip(ys[1:-1], 0, mask.shape[0] - 1)][:, np.clip(xs[1:-1], 0, mask.shape[1] - 1)]
+        m = sel.mask[y : y + h : step, x : x + w : step]
         out = np.zeros(m.shape + (4,), np.uint8)
         dim = ((255 - m.astype(np.uint16)) * 90 // 255).astype(np.uint8)  # premultiplied dark blue tint
         out[..., 0] = dim // 6
         out[..., 1] = dim // 5
         out[..., 2] = dim // 3
         out[..., 3] = dim
-        if edge.any():
-            gy, gx = np.nonzero(edge)
-            light = (((ys[1:-1][gy] + xs[1:-1][gx]) // (4 * step)) % 2) == 0
-            out[gy, gx] = np.where(light[:, None], np.uint8(255), np.uint8(0))
-            out[gy, gx, 3] = 255
         return out
 
     # --- painting -----------------------------------------------------------------------------
@@ -239,6 +235,7 @@ class Canvas(QWidget):
             if not self.doc.selection.is_empty:
                 p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
                 self._draw_tiles(p, self.selection_tiles, visible)
+                self.ants.paint(p, self.view_transform(), visible)
         p.setPen(QPen(QColor(20, 20, 20), 1))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRect(doc_area.adjusted(-1, -1, 0, 0))
@@ -356,6 +353,14 @@ class Canvas(QWidget):
     def leaveEvent(self, e: object) -> None:  # noqa: N802
         old, self._mouse = self._mouse, None
         self._update_cursor_ring(old)
+
+    def showEvent(self, e: QShowEvent | None) -> None:  # noqa: N802
+        self.ants.set_shown(True)
+        super().showEvent(e)
+
+    def hideEvent(self, e: QHideEvent | None) -> None:  # noqa: N802
+        self.ants.set_shown(False)
+        super().hideEvent(e)
 
     def resizeEvent(self, e: QResizeEvent | None) -> None:  # noqa: N802
         if not self._fitted:
