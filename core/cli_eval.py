@@ -1,4 +1,5 @@
-"""`noisebrush eval`: SDEdit's evaluation protocol on held-out procedural scenes (see core/evaluate.py)."""
+"""`noisebrush eval`: SDEdit's evaluation protocol on held-out procedural scenes (see core/evaluate.py), or with
+`--ledits` LEDITS' edit effect on held-out scenes (see core/evaluate_ledits.py)."""
 
 from __future__ import annotations
 
@@ -7,84 +8,122 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .evaluate import STRENGTHS, EvalConfig, evaluate, example_sheet, to_markdown, write_report
+from .errors import BadInput
+from .evaluate import STRENGTHS, EvalConfig
+
+# Flags of one protocol only. They default to None, so that giving one to the other protocol is an error
+# rather than silently ignored.
+_SDEDIT_ONLY = (
+    "guides",
+    "reference",
+    "strengths",
+    "unconditional",
+    "per_concept",
+    "guidance",
+    "time_size",
+    "batch",
+)
+_LEDITS_ONLY = ("images", "concepts", "scale", "threshold", "warmup", "skip", "momentum")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `eval` on the main CLI's subparsers."""
-    d = EvalConfig()
+    from .evaluate_ledits import LeditsEvalConfig
+
+    d, e = EvalConfig(), LeditsEvalConfig()
     p = subparsers.add_parser(
         "eval",
-        help="measure a prior: KID, L2 to the guide, concept accuracy",
+        help="measure a prior: KID, L2 to the guide, concept accuracy; or LEDITS' edit effect (--ledits)",
         description="SDEdit's protocol on held-out procedural scenes: stroke paintings -> SDEdit at several t0; "
         "KID against held-out scenes (features: the shipped concept classifier) and L2 to the guide, with "
         "the stroke paintings, unconditional samples and half-vs-half held-out scenes as baselines; then "
-        "concept accuracy of word-conditioned samples. Writes a markdown table.",
+        "concept accuracy of word-conditioned samples. Writes a markdown table. With --ledits, LEDITS' edit "
+        "effect instead: every concept word added to (and, where shown, removed from) held-out scenes, judged "
+        "by the same classifier, and one masked edit per scene that must leave the outside unchanged.",
     )
     p.add_argument("--model", default=d.model, help="model name or folder (default: the bundled prior)")
     p.add_argument("--size", type=int, default=d.size, help=f"image size in pixels (default {d.size})")
-    p.add_argument(
-        "--guides", type=int, default=d.guides, help=f"held-out stroke guides (default {d.guides})"
-    )
-    p.add_argument(
-        "--reference",
-        type=int,
-        default=d.reference,
-        help=f"held-out reference scenes (default {d.reference})",
-    )
-    p.add_argument(
-        "--strengths", default=",".join(f"{s:g}" for s in STRENGTHS), help="t0 values, comma-separated"
-    )
-    p.add_argument(
-        "--unconditional", type=int, default=d.unconditional, help="unconditional samples (0 = skip)"
-    )
-    p.add_argument(
-        "--per-concept", type=int, default=d.per_concept, help="samples per concept word (0 = skip)"
-    )
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the prior's)")
-    p.add_argument(
-        "--guidance", type=float, default=None, help="guidance for concept samples (default: the prior's)"
-    )
     p.add_argument("--seed", type=int, default=d.seed, help=f"held-out seed (default {d.seed})")
     p.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
     p.add_argument("--classifier", default="", help="classifier folder (default: the shipped one)")
-    p.add_argument(
-        "--time-size", type=int, default=d.time_size, help="also time one SDEdit of this size (0 = skip)"
-    )
-    p.add_argument(
-        "--batch",
-        type=int,
-        default=d.batch,
-        help="guides per batched SDEdit run (1 = one Engine.sdedit call per guide)",
-    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
     p.add_argument(
         "--out", type=Path, default=None, help="folder for report.md, report.json and examples.png"
     )
+
+    s = p.add_argument_group("SDEdit protocol (the default)")
+    s.add_argument("--guides", type=int, help=f"held-out stroke guides (default {d.guides})")
+    s.add_argument("--reference", type=int, help=f"held-out reference scenes (default {d.reference})")
+    s.add_argument(
+        "--strengths", help=f"t0 values, comma-separated (default {','.join(f'{v:g}' for v in STRENGTHS)})"
+    )
+    s.add_argument(
+        "--unconditional", type=int, help=f"unconditional samples, 0 = skip (default {d.unconditional})"
+    )
+    s.add_argument(
+        "--per-concept", type=int, help=f"samples per concept word, 0 = skip (default {d.per_concept})"
+    )
+    s.add_argument("--guidance", type=float, help="guidance for concept samples (default: the prior's)")
+    s.add_argument(
+        "--time-size", type=int, help=f"also time one SDEdit of this size, 0 = skip (default {d.time_size})"
+    )
+    s.add_argument(
+        "--batch",
+        type=int,
+        help=f"guides per batched SDEdit run, 1 = one Engine.sdedit call per guide (default {d.batch})",
+    )
+
+    g = p.add_argument_group("LEDITS edit effect (--ledits)")
+    g.add_argument(
+        "--ledits", action="store_true", help="evaluate LEDITS' add/remove edits instead of SDEdit"
+    )
+    g.add_argument("--images", type=int, help=f"held-out scenes (default {e.images})")
+    g.add_argument(
+        "--concepts", help="concept words, comma-separated (default: every classifier word the model knows)"
+    )
+    g.add_argument("--scale", type=float, help=f"concept scale (default {e.scale})")
+    g.add_argument("--threshold", type=float, help=f"SEGA threshold quantile (default {e.threshold})")
+    g.add_argument("--warmup", type=int, help=f"steps before concepts apply (default {e.warmup})")
+    g.add_argument(
+        "--skip", type=float, help=f"fraction of the highest timesteps not regenerated (default {e.skip})"
+    )
+    g.add_argument("--momentum", type=float, help=f"SEGA momentum scale, 0 = none (default {e.momentum})")
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    mine, others = (_LEDITS_ONLY, _SDEDIT_ONLY) if args.ledits else (_SDEDIT_ONLY, _LEDITS_ONLY)
+    stray = [f"--{name.replace('_', '-')}" for name in others if getattr(args, name) is not None]
+    if stray:
+        protocol = "SDEdit protocol (without --ledits)" if args.ledits else "LEDITS evaluation (--ledits)"
+        raise BadInput(f"{', '.join(stray)} belong(s) to the {protocol}; drop them or switch protocol")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
+    return run_ledits(args) if args.ledits else run_sdedit(args)
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def run_sdedit(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, example_sheet, to_markdown, write_report
+
+    given = _given(args, _SDEDIT_ONLY)
+    if "strengths" in given:
+        given["strengths"] = tuple(float(v) for v in given["strengths"].split(",") if v)
     config = EvalConfig(
         model=args.model,
         size=args.size,
-        guides=args.guides,
-        reference=args.reference,
-        strengths=tuple(float(s) for s in args.strengths.split(",") if s),
-        unconditional=args.unconditional,
-        per_concept=args.per_concept,
         steps=args.steps,
-        guidance=args.guidance,
         seed=args.seed,
         device=args.device,
         classifier=args.classifier,
-        time_size=args.time_size,
-        batch=args.batch,
+        **given,
     )
     bar = tqdm(desc="eval", unit="img")
 
@@ -101,5 +140,36 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_report(report, args.out)
         example_sheet(engine, config, args.out / "examples.png")
+        print(f"wrote {args.out / 'report.md'}")
+    return 0
+
+
+def run_ledits(args: argparse.Namespace) -> int:
+    from .evaluate_ledits import LeditsEvalConfig, evaluate_ledits, to_markdown, write_report
+
+    given = _given(args, _LEDITS_ONLY)
+    if "concepts" in given:
+        given["concepts"] = tuple(w.strip() for w in given["concepts"].split(",") if w.strip())
+    config = LeditsEvalConfig(
+        model=args.model,
+        size=args.size,
+        steps=args.steps,
+        seed=args.seed,
+        device=args.device,
+        classifier=args.classifier,
+        **given,
+    )
+    config.validate()
+    bar = tqdm(desc="eval --ledits", unit="img", total=config.images)
+
+    def progress(what: str, done: int) -> None:
+        bar.set_postfix_str(what)
+        bar.update(done)
+
+    report = evaluate_ledits(config, None, progress)
+    bar.close()
+    print(to_markdown(report))
+    if args.out:
+        write_report(report, args.out)
         print(f"wrote {args.out / 'report.md'}")
     return 0
