@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from noisebrush.core.bench import cache_dir, sd15_folder
-from noisebrush.core.bench_sdedit import shared_img2img
+from noisebrush.core.bench_sdedit import stock_img2img
 from noisebrush.core.engine import Engine
 from noisebrush.core.priors import quiet_libraries
 from noisebrush.core.requests import SDEditRequest
@@ -71,7 +71,7 @@ def main() -> None:
         prompt=prompt,
         device="cpu",
     )
-    pipe = shared_img2img(prior)
+    pipe = stock_img2img(folder, prior.dtype, prior.device)
 
     def peer() -> None:
         pipe(

@@ -38,6 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
     p.add_argument("--ema-decay", type=float, default=d.ema_decay, help=f"EMA decay (default {d.ema_decay})")
     p.add_argument(
+        "--min-snr",
+        type=float,
+        default=d.min_snr,
+        help="Min-SNR-gamma loss weighting, e.g. 5 (default 0: DDPM's unweighted loss)",
+    )
+    p.add_argument(
         "--cfg-dropout",
         type=float,
         default=d.cfg_dropout,
@@ -84,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         steps=args.steps,
         lr=args.lr,
         ema_decay=args.ema_decay,
+        min_snr=args.min_snr,
         cfg_dropout=args.cfg_dropout,
         checkpoint_every=args.checkpoint_every,
         seed=args.seed,

@@ -44,6 +44,7 @@ class TrainConfig:
     lr: float = 5e-4
     warmup: int = 100
     ema_decay: float = 0.998
+    min_snr: float = 0.0  # > 0: Min-SNR-gamma loss weights (Hang et al. 2023), e.g. 5; 0: DDPM's plain loss
     cfg_dropout: float = 0.15  # share of empty prompts, so the unconditional prediction is learned too
     word_keep: float = 0.6  # each true concept word is kept in the caption with this probability
     crop_share: float = 0.3  # procedural only: share of crops from scenes rendered at twice the size
@@ -153,16 +154,31 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 def diffusion_loss(
-    prior: Prior, x0: torch.Tensor, prompts: list[str], generator: torch.Generator
+    prior: Prior, x0: torch.Tensor, prompts: list[str], generator: torch.Generator, min_snr: float = 0.0
 ) -> torch.Tensor:
-    """DDPM's simple loss: || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t, c) ||^2, t uniform."""
+    """DDPM's simple loss: || eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t, c) ||^2, t uniform.
+
+    With `min_snr` = gamma > 0 each sample is weighted by min(SNR(t), gamma) / SNR(t): the nearly clean
+    timesteps, whose many small gradients otherwise pull against the noisy ones where layout and colour are
+    decided, count less. Hang et al. (2023) report about 3x faster convergence; it matters on a CPU budget.
+    """
     n = x0.shape[0]
     t = torch.randint(0, prior.scheduler.config.num_train_timesteps, (n,), generator=generator)
     eps = torch.randn(x0.shape, generator=generator)
     t, eps = t.to(x0.device), eps.to(x0.device)
     xt = prior.scheduler.add_noise(x0, eps, t)
     context = prompt_context(prior, prompts)
-    return F.mse_loss(prior.unet(xt, t, context).sample, eps)
+    per_sample = F.mse_loss(prior.unet(xt, t, context).sample, eps, reduction="none").mean(dim=(1, 2, 3))
+    return (per_sample * snr_weights(prior, t, min_snr)).mean()
+
+
+def snr_weights(prior: Prior, t: torch.Tensor, min_snr: float) -> torch.Tensor:
+    """min(SNR, gamma) / SNR per timestep for epsilon prediction; all ones when gamma is 0."""
+    if min_snr <= 0:
+        return torch.ones(t.shape, device=t.device)
+    abar = prior.scheduler.alphas_cumprod.to(t.device)[t]
+    snr = abar / (1 - abar)
+    return torch.clamp(snr, max=min_snr) / snr
 
 
 class Ema:
@@ -238,7 +254,7 @@ def train(
             prompts = captions(words, rng, config.word_keep, config.cfg_dropout)
             for group in optimiser.param_groups:
                 group["lr"] = config.lr * min(1.0, (step + 1) / max(config.warmup, 1))
-            loss = diffusion_loss(prior, to_tensor(images).to(device), prompts, generator)
+            loss = diffusion_loss(prior, to_tensor(images).to(device), prompts, generator, config.min_snr)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
