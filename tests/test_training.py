@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,25 @@ def test_captions_drop_to_empty_and_use_only_true_words() -> None:
     assert 0.12 < np.mean([c == "" for c in caps]) < 0.18
     assert all(set(c.split()) <= {"day", "lake", "forest"} for c in caps)
     assert {"day", "lake forest", "forest day lake"} & set(caps)
+
+
+def test_min_snr_weights_only_the_nearly_clean_timesteps(tmp_path: Path) -> None:
+    prior = prior_model.build_prior(tiny(tmp_path, 1).prior, tmp_path / "build")
+    t = torch.arange(0, 1000, 37)
+    assert torch.equal(training.snr_weights(prior, t, 0.0), torch.ones(len(t)))
+    w = training.snr_weights(prior, t, 5.0)
+    abar = prior.scheduler.alphas_cumprod[t]
+    snr = abar / (1 - abar)
+    assert torch.allclose(w[snr <= 5], torch.ones(int((snr <= 5).sum())))
+    assert (w[snr > 5] < 1).all() and (w[snr > 5] > 0).all()
+    assert torch.allclose(w * snr, torch.clamp(snr, max=5.0))
+
+
+def test_min_snr_run_trains_and_resumes_with_it(tmp_path: Path) -> None:
+    result = training.train(tiny(tmp_path, 2, min_snr=5.0), progress=False)
+    assert result.step == 2 and np.isfinite(result.loss)
+    saved = training.config_from_json(json.loads((tmp_path / "config.json").read_text()))
+    assert saved.min_snr == 5.0
 
 
 def test_trains_on_a_folder_of_images_with_captions(tmp_path: Path) -> None:
