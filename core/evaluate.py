@@ -25,7 +25,7 @@ from . import classifier as clf
 from . import scenes
 from .requests import SDEditRequest
 
-STRENGTHS = (0.2, 0.35, 0.5, 0.65, 0.8)
+STRENGTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the paper's grid
 
 
 # ---------------------------------------------------------------- metrics
@@ -326,10 +326,15 @@ def write_report(report: EvalReport, out: Path) -> None:
     (out / "report.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
-def example_sheet(engine: object, config: EvalConfig, path: Path, count: int = 6) -> None:
-    """A picture of the protocol: rows = source scene, stroke guide, then SDEdit at each t0."""
+GALLERY_STRENGTHS = (0.3, 0.5, 0.7)
+
+
+def example_sheet(engine: object, config: EvalConfig, path: Path, count: int = 6, zoom: int = 2) -> None:
+    """The README's gallery: rows = held-out scene, its stroke guide, then SDEdit at three t0 values; pixels
+    enlarged `zoom` times (nearest neighbour, so nothing is smoothed that the model did not make)."""
     source, guides, _ = held_out(EvalConfig(**{**asdict(config), "guides": count, "reference": 2}))
     rows = [np.concatenate(source, 1), np.concatenate(guides, 1)]
-    for strength in config.strengths:
+    for strength in GALLERY_STRENGTHS:
         rows.append(np.concatenate(sdedit_guides(engine, config, guides, strength), 1))
-    Image.fromarray(np.concatenate(rows, 0)).save(path)
+    sheet = Image.fromarray(np.concatenate(rows, 0))
+    sheet.resize((sheet.width * zoom, sheet.height * zoom), Image.Resampling.NEAREST).save(path)
