@@ -69,15 +69,15 @@ def chain(segments: np.ndarray) -> list[list[tuple[int, int]]]:
     """Join oriented segments end to start into polylines, so the dashes run on round corners
     instead of starting afresh at each one. Loops come back to their first point; pieces cut by a
     tile border stay open."""
-    seg = [tuple(s) for s in segments.tolist()]
+    seg: list[list[int]] = segments.tolist()
     starting: dict[tuple[int, int], list[int]] = {}
-    for k, (x0, y0, _, _) in enumerate(seg):
-        starting.setdefault((x0, y0), []).append(k)
+    for n, (x0, y0, _, _) in enumerate(seg):
+        starting.setdefault((x0, y0), []).append(n)
     ends = {(x1, y1) for _, _, x1, y1 in seg}
     used = [False] * len(seg)
     # Open pieces first, from the points nothing runs into; whatever is left then is loops.
-    order = [k for k, (x0, y0, _, _) in enumerate(seg) if (x0, y0) not in ends]
-    lines = []
+    order = [n for n, (x0, y0, _, _) in enumerate(seg) if (x0, y0) not in ends]
+    lines: list[list[tuple[int, int]]] = []
     for first in [*order, *range(len(seg))]:
         if used[first]:
             continue

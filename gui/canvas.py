@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import QWidget
 
 from .ants import MarchingAnts
 from .document import Document
-from .pixels import Box, composite_premultiplied, intersect
+from .pixels import Box, composite_premultiplied, intersect, to_rgba8_premultiplied
 from .render import PATCH_MAX_AREA, TILE, TileCache
 from .toolstate import ToolState
 
@@ -151,7 +151,7 @@ class Canvas(QWidget):
 
     def _on_pixels(self, box: Box | None) -> None:
         if box is not None and box[2] * box[3] <= PATCH_MAX_AREA:
-            self.composite_tiles.patch(box)
+            self.composite_tiles.patch(box, self.level())
         else:
             self.composite_tiles.invalidate(box)
         if box is None:
@@ -183,8 +183,7 @@ class Canvas(QWidget):
         inner = intersect(box, self.doc.rect)
         if inner is None:
             return None
-        acc = composite_premultiplied(self.doc.layers, inner, step)
-        return np.clip(acc * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return to_rgba8_premultiplied(composite_premultiplied(self.doc.layers, inner, step))
 
     def _build_selection(self, box: Box, step: int) -> np.ndarray | None:
         """Dim what is outside the selection (its outline is the marching ants' job)."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PyQt6.QtGui import QUndoCommand
 
-from .layer import Layer
+from .layer import Layer, lazy_zeros
 from .pixels import Box
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class ResizeLayerCommand(QUndoCommand):
             return
         x, y, w, h = self.new_rect
         ox, oy, ow, oh = self.old_rect
-        grown = np.zeros((h, w, 4), np.uint8)
+        grown = lazy_zeros((h, w, 4))
         grown[oy - y : oy - y + oh, ox - x : ox - x + ow] = self.layer.pixels
         self.doc._set_geometry(self.layer, grown, x, y)
 

@@ -54,8 +54,8 @@ class FileJobs(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._label = ""
-        self._on_done: Callable[[Any], None] | None = None
-        self._on_error: Callable[[str], None] | None = None
+        self._on_done: Callable[[Any], object] | None = None
+        self._on_error: Callable[[str], object] | None = None
         self._threads: dict[QThread, FileWorker] = {}  # Python owns them until their thread ends
         # Relayed through this object's own signals so the callbacks run on its (the GUI) thread.
         self._succeeded.connect(self._done)
@@ -70,7 +70,7 @@ class FileJobs(QObject):
         return self._label
 
     def start(
-        self, label: str, fn: JobFn, on_done: Callable[[Any], None], on_error: Callable[[str], None]
+        self, label: str, fn: JobFn, on_done: Callable[[Any], object], on_error: Callable[[str], object]
     ) -> bool:
         """Run `fn` off the GUI thread, then `on_done(result)` or `on_error(message)` on it.
         False (and nothing runs) while another job is under way."""
@@ -93,7 +93,7 @@ class FileJobs(QObject):
         self.activity.emit(self._label)
         return True
 
-    def _settle(self) -> tuple[Callable[[Any], None] | None, Callable[[str], None] | None]:
+    def _settle(self) -> tuple[Callable[[Any], object] | None, Callable[[str], object] | None]:
         """Become idle before the callbacks run, so they may start the next job (save, then open)."""
         done, error = self._on_done, self._on_error
         self._on_done = self._on_error = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from PyQt6.QtCore import QObject, QSettings, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
@@ -59,8 +60,8 @@ class DocumentFiles(QObject):
         self,
         label: str,
         fn: Callable[[], object],
-        done: Callable[[object], None],
-        error: Callable[[str], None],
+        done: Callable[[Any], object],
+        error: Callable[[str], object],
     ) -> bool:
         if self.jobs.start(label, fn, done, error):
             return True
@@ -127,8 +128,8 @@ class DocumentFiles(QObject):
             if failed is not None:
                 failed()
 
-        def done(result: object) -> None:
-            w, h, layers = result  # type: ignore[misc]
+        def done(result: tuple[int, int, list[Layer]]) -> None:
+            w, h, layers = result
             if not layers:
                 error("the file has no layers")
                 return

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import itertools
+import math
+import mmap
 from dataclasses import dataclass, field
 
 import numpy as np
 
 _ids = itertools.count(1)
+
+
+def lazy_zeros(shape: tuple[int, ...], dtype: type | np.dtype = np.uint8) -> np.ndarray:
+    """np.zeros that the OS backs 4 KiB at a time, as painting first reaches it. Plain np.zeros of a
+    big layer may get 2 MB huge pages, which the OS zeroes whole on first write: a stall of several
+    milliseconds in the middle of a brush stroke each time it reaches a new band of rows."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
+    if advice is None or nbytes < 1 << 21:
+        return np.zeros(shape, dtype)
+    memory = mmap.mmap(-1, nbytes)  # anonymous memory reads as zeros
+    try:
+        memory.madvise(advice)
+    except OSError:
+        pass  # a kernel without transparent huge pages
+    return np.frombuffer(memory, dtype).reshape(shape)
 
 
 @dataclass(eq=False)
@@ -25,7 +43,7 @@ class Layer:
 
     @classmethod
     def blank(cls, name: str, width: int, height: int, x: int = 0, y: int = 0) -> Layer:
-        return cls(name, np.zeros((height, width, 4), np.uint8), x, y)
+        return cls(name, lazy_zeros((height, width, 4)), x, y)
 
     @property
     def width(self) -> int:

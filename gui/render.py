@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 from PyQt6.QtGui import QImage
 
-from .pixels import Box, to_rgba8_premultiplied
+from .pixels import Box
 
 TILE = 256
 MAX_TILES = 512  # 512 tiles of 256 KiB = 128 MiB
@@ -51,15 +51,20 @@ class TileCache:
             self._tiles.popitem(last=False)
         return None if entry is None else entry[0]
 
-    def patch(self, box: Box) -> None:
+    def patch(self, box: Box, level: int | None = None) -> None:
         """Rebuild only `box` inside the cached tiles it touches, writing into their pixels in place
-        (the QImages view those arrays), so a brush dab costs its own size, not a tile's."""
+        (the QImages view those arrays), so a brush dab costs its own size, not a tile's. Given the
+        `level` on screen, tiles of other levels are dropped instead: rebuilt if the view goes there,
+        never paid for on every dab."""
         x, y, w, h = box
         for key, entry in list(self._tiles.items()):
             if entry is None or not _touches(key, x, y, w, h):
                 continue
-            level, tx, ty = key
-            step, span = 1 << level, TILE << level
+            if level is not None and key[0] != level:
+                del self._tiles[key]
+                continue
+            tile_level, tx, ty = key
+            step, span = 1 << tile_level, TILE << tile_level
             ox, oy = tx * span, ty * span
             arr = entry[1]
             # Sample positions ox + i*step that fall inside the box.
@@ -89,7 +94,3 @@ def _touches(key: tuple[int, int, int], x: int, y: int, w: int, h: int) -> bool:
     level, tx, ty = key
     span = TILE << level
     return tx * span < x + w and x < (tx + 1) * span and ty * span < y + h and y < (ty + 1) * span
-
-
-def premultiplied_tile(acc: np.ndarray) -> np.ndarray:
-    return to_rgba8_premultiplied(acc)
