@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -289,7 +290,7 @@ def prior_speed(opt: Options) -> list[Row]:
             guide=_guide(256, 256), model=model, strength=0.5, prompt=prompt, device=opt.device
         )
         engine.sdedit(req)  # warm-up
-        seconds = statistics.median(timed(lambda req=req: engine.sdedit(req)) for _ in range(runs))
+        seconds = statistics.median(timed(partial(engine.sdedit, req)) for _ in range(runs))
         on_cpu = not opt.cuda
         rows.append(
             Row(
