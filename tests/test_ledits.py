@@ -142,6 +142,25 @@ def test_mask_keeps_outside_pixels_identical(sd_model, engine, box_mask):
     assert np.abs(out[~outside].astype(int) - img[~outside]).mean() > 1, "the selection must change"
 
 
+def test_sdxl_edit_uses_both_text_encoders_and_keeps_outside_pixels(sdxl_model, engine, box_mask):
+    """SDXL: pooled embeddings and time ids reach every row of the batched concept call; the mask holds."""
+    img = photo()
+
+    def edit(text: str) -> np.ndarray:
+        concepts = [Concept(text, scale=8, threshold=0.5, warmup=0)]
+        req = LeditsRequest(
+            image=img, model=str(sdxl_model), steps=8, mask=box_mask, concepts=concepts, device="cpu"
+        )
+        return engine.ledits(req)
+
+    out, again, other = edit("a red barn"), edit("a red barn"), edit("snowy hills")
+    outside = box_mask == 0
+    assert np.array_equal(out[outside], img[outside]), "pixels outside the mask must come back bit-identical"
+    assert np.abs(out[~outside].astype(int) - img[~outside]).mean() > 1, "the selection must change"
+    assert np.array_equal(out, again), "same image, concept and seed: same result"
+    assert not np.array_equal(out, other), "another concept must give another edit"
+
+
 def test_rgba_image_keeps_alpha_outside_the_mask(ddpm_model, engine, box_mask):
     img = np.dstack([photo(), np.full((40, 56), 128, np.uint8)])
     out = engine.ledits(LeditsRequest(image=img, model=str(ddpm_model), steps=6, mask=box_mask, device="cpu"))
