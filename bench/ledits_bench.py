@@ -57,7 +57,7 @@ def leditspp(prior: Prior, folder: Path, own_copy: bool) -> Any:
     scheduler = DDIMScheduler.from_config(prior.scheduler_config)
     if own_copy:
         pipe = LEditsPPPipelineStableDiffusion.from_pretrained(
-            folder, scheduler=scheduler, torch_dtype=prior.dtype, safety_checker=None, feature_extractor=None
+            folder, scheduler=scheduler, dtype=prior.dtype, safety_checker=None, feature_extractor=None
         ).to(prior.device)
     else:
         pipe = LEditsPPPipelineStableDiffusion(

@@ -435,7 +435,7 @@ def stock_img2img(folder: Any, dtype: torch.dtype, device: Any) -> Any:
     from diffusers import StableDiffusionImg2ImgPipeline
 
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
-        folder, torch_dtype=dtype, safety_checker=None, feature_extractor=None
+        folder, dtype=dtype, safety_checker=None, feature_extractor=None
     ).to(device)
     pipe.set_progress_bar_config(disable=True)
     return pipe

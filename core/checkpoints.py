@@ -102,9 +102,7 @@ def load_single_file(path: Path, device: torch.device, dtype: torch.dtype) -> Pr
     pipe_cls: Any = getattr(diffusers, FAMILIES[family][0])
     config = config_folder(family)
     try:
-        pipe = pipe_cls.from_single_file(
-            str(path), config=str(config), local_files_only=True, torch_dtype=dtype
-        )
+        pipe = pipe_cls.from_single_file(str(path), config=str(config), local_files_only=True, dtype=dtype)
     except (OSError, ValueError, KeyError, RuntimeError, SingleFileComponentError) as e:
         raise BadInput(
             f"could not load {path} as {family} with configs from {config}: {str(e).splitlines()[0]}"
