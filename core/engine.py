@@ -14,7 +14,7 @@ from .errors import BadInput
 from .images import flatten
 from .ledits import InversionCache, ledits
 from .masks import Box, composite, feather, model_mask, pad_to_multiple, paste, work_box
-from .models import resolve_model
+from .models import model_settings, resolve_model
 from .priors import Prior, compile_prior, load_prior, to_uint8
 from .progress import Progress, ProgressCallback
 from .requests import LeditsRequest, SDEditRequest
@@ -62,7 +62,10 @@ class Engine:
             return prior
 
     def vocabulary(self, model: str) -> list[str] | None:
-        return self.prior(model, "cpu" if not torch.cuda.is_available() else "auto").vocabulary
+        """The prior's closed vocabulary (None: free text), read from its settings without loading it, so an
+        app can show the words at start-up without seconds of weight loading competing with its window."""
+        vocab = model_settings(resolve_model(model)).get("vocabulary")
+        return list(vocab) if vocab else None
 
     # -- SDEdit --------------------------------------------------------------------------------
     def sdedit(self, req: SDEditRequest, callback: ProgressCallback | None = None) -> list[np.ndarray]:

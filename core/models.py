@@ -33,6 +33,13 @@ class ModelInfo:
     source: str  # bundled, local, hub-cache
 
 
+def model_settings(path: Path) -> dict:
+    """A model folder's `noisebrush.json` (default steps and guidance, closed vocabulary); {} when it has none
+    (single files, folders from elsewhere). Read without loading any weights."""
+    settings = path / "noisebrush.json"
+    return json.loads(settings.read_text()) if path.is_dir() and settings.exists() else {}
+
+
 def resolve_model(name: str) -> Path:
     """A --model argument to a folder or single file on disk, without touching the network.
 

@@ -20,6 +20,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from .errors import BadInput
+from .models import model_settings
 
 # Only these libraries may be named by a model_index.json: no remote or custom code is ever imported.
 _LIBRARIES = {"diffusers", "transformers"}
@@ -346,8 +347,7 @@ def load_prior(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:
     """Load a diffusers-format folder offline; only the components the engine uses are built."""
     quiet_libraries()
     index = check_folder(path)
-    settings_file = path / "noisebrush.json"
-    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    settings = model_settings(path)
     sched_spec = index["scheduler"]
     sched_cls = getattr(importlib.import_module("diffusers"), sched_spec[1], None)
     if sched_cls is None:

@@ -50,3 +50,12 @@ def test_compiled_unet_gives_the_same_image(sd_model, guide):
     plain = Engine().sdedit(_req(sd_model, guide))[0]
     compiled = Engine(compile=True).sdedit(_req(sd_model, guide))[0]
     assert np.abs(plain.astype(int) - compiled).max() <= 1
+
+
+def test_vocabulary_is_read_without_loading_the_prior(sd_model) -> None:
+    """The app asks for the concept words at start-up; that must not cost a model load."""
+    fresh = Engine()
+    assert fresh.vocabulary("default") == list(fresh.prior("default", "cpu").vocabulary or [])
+    fresh = Engine()
+    assert fresh.vocabulary("default") and fresh.vocabulary(str(sd_model)) is None
+    assert not fresh._priors, "no prior may be loaded to answer vocabulary()"
