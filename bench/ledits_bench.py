@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from noisebrush.core.bench import Case, Options, Row, interleaved, pair_ratio, sd15_folder
+from noisebrush.core.bench import Case, Options, Row, built_once, interleaved, pair_ratio, sd15_folder
 from noisebrush.core.engine import pick_device
 from noisebrush.core.ledits import InversionCache, ledits
 from noisebrush.core.priors import Prior, load_prior
@@ -32,14 +32,9 @@ WORDS = ("a red barn", "a cat", "snow", "a tree")
 
 def tiny_sd_folder(workdir: Path) -> Path:
     """A tiny random Stable Diffusion (diffusers' dummy-component sizes) with DDIM, built once."""
-    folder = workdir / "sd-tiny-ddim"
-    if not (folder / "model_index.json").exists():
-        from noisebrush.core.standins import tiny_sd
+    from noisebrush.core.standins import tiny_sd
 
-        tmp = workdir / "sd-tiny-ddim.tmp"
-        tiny_sd(tmp, scheduler="DDIMScheduler")
-        tmp.rename(folder)
-    return folder
+    return built_once(workdir / "sd-tiny-ddim", lambda tmp: tiny_sd(tmp, scheduler="DDIMScheduler"))
 
 
 def with_ddim(prior: Prior) -> Prior:

@@ -144,6 +144,16 @@ def peak_rss_bytes() -> int:
 
 
 # -- stand-in models ---------------------------------------------------------------------------
+def built_once(folder: Path, build: Callable[[Path], object]) -> Path:
+    """`folder`, built by `build(tmp)` and renamed into place the first time, so a crash never leaves a
+    half-written model that later runs would take for a complete one."""
+    if not (folder / "model_index.json").exists():
+        tmp = folder.with_name(folder.name + ".tmp")
+        build(tmp)
+        tmp.rename(folder)
+    return folder
+
+
 def bundled_or_standin(workdir: Path) -> tuple[Path, str]:
     """The bundled prior if installed, else an untrained model of the same architecture (same cost)."""
     from .models import BUNDLED
@@ -151,29 +161,23 @@ def bundled_or_standin(workdir: Path) -> tuple[Path, str]:
     bundled = BUNDLED / "default"
     if (bundled / "model_index.json").exists():
         return bundled, "bundled prior"
-    folder = workdir / "prior-standin"
-    if not (folder / "model_index.json").exists():
+
+    def build(tmp: Path) -> None:
         from . import scenes
         from .prior_model import PriorConfig, build_prior, save_prior
 
         torch.manual_seed(0)
-        tmp = workdir / "prior-standin.tmp"
-        prior = build_prior(PriorConfig(vocabulary=list(scenes.VOCABULARY)), tmp)
-        save_prior(prior, tmp)
-        tmp.rename(folder)
+        save_prior(build_prior(PriorConfig(vocabulary=list(scenes.VOCABULARY)), tmp), tmp)
+
+    folder = built_once(workdir / "prior-standin", build)
     return folder, "untrained stand-in of the bundled prior's architecture (resources/models/default absent)"
 
 
 def sd15_folder(workdir: Path) -> Path:
     """An SD 1.5-shaped diffusers folder with random weights (PNDM, as SD 1.5 ships), built once."""
-    folder = workdir / "sd15-random"
-    if not (folder / "model_index.json").exists():
-        from .standins import tiny_sd
+    from .standins import tiny_sd
 
-        tmp = workdir / "sd15-random.tmp"
-        tiny_sd(tmp, size="sd15")
-        tmp.rename(folder)
-    return folder
+    return built_once(workdir / "sd15-random", lambda tmp: tiny_sd(tmp, size="sd15"))
 
 
 # -- hooks --------------------------------------------------------------------------------------------

@@ -110,6 +110,12 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict:
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
+def _shared(args: argparse.Namespace) -> dict:
+    """The settings both protocols take."""
+    names = ("model", "size", "steps", "seed", "device", "classifier")
+    return {n: getattr(args, n) for n in names}
+
+
 def run_sdedit(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, example_sheet, to_markdown, write_report
 
@@ -117,12 +123,7 @@ def run_sdedit(args: argparse.Namespace) -> int:
     if "strengths" in given:
         given["strengths"] = tuple(float(v) for v in given["strengths"].split(",") if v)
     config = EvalConfig(
-        model=args.model,
-        size=args.size,
-        steps=args.steps,
-        seed=args.seed,
-        device=args.device,
-        classifier=args.classifier,
+        **_shared(args),
         **given,
     )
     bar = tqdm(desc="eval", unit="img")
@@ -151,12 +152,7 @@ def run_ledits(args: argparse.Namespace) -> int:
     if "concepts" in given:
         given["concepts"] = tuple(w.strip() for w in given["concepts"].split(",") if w.strip())
     config = LeditsEvalConfig(
-        model=args.model,
-        size=args.size,
-        steps=args.steps,
-        seed=args.seed,
-        device=args.device,
-        classifier=args.classifier,
+        **_shared(args),
         **given,
     )
     config.validate()
