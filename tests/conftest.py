@@ -74,3 +74,15 @@ needs_bundled = pytest.mark.skipif(
     not (BUNDLED / "model_index.json").exists(),
     reason="the bundled prior is not in resources/models/default yet",
 )
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread: OpenMP workers spin against each other on a shared, busy machine
+    (10x slower here). Modules opt in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,13 +16,7 @@ from noisebrush.core import classifier as clf
 from noisebrush.core import evaluate_ledits as ev
 from noisebrush.core.cli import main
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

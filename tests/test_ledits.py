@@ -18,14 +18,7 @@ from noisebrush.core.requests import Concept, LeditsRequest
 from noisebrush.core.sega import quantile, sega, sega_guidance, threshold
 from tests.conftest import BUNDLED, needs_bundled
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread avoids OpenMP spinning on a shared, busy machine (10x faster here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,3 +60,22 @@ def host_server() -> Iterator[tuple[str, str, int]]:
     engine: Any = Engine() if not override else _Renamed(Engine(), override)
     with live_server(engine, preview_interval=0.2) as (url, _app):
         yield url, TOKEN, 8
+
+
+ROOT = Path(os.environ.get("NOISEBRUSH_GIMP_ROOT", "/var/cache/noisebrush/gimp-root"))
+
+
+@pytest.fixture(scope="module")
+def gimp_root() -> Iterator[Path]:
+    if not (ROOT / "usr" / "bin" / "gimp-console-3.0").exists():
+        pytest.skip(f"no GIMP 3 root at {ROOT}: run .ci/hosts.sh (as root) to build it")
+    if os.geteuid() != 0 or shutil.which("chroot") is None:
+        pytest.skip("driving the GIMP 3 root needs root (chroot)")
+    mounted = subprocess.run(["mountpoint", "-q", str(ROOT / "proc")]).returncode == 0
+    if not mounted:
+        subprocess.run(["mount", "-t", "proc", "proc", str(ROOT / "proc")], check=True)
+    try:
+        yield ROOT
+    finally:
+        if not mounted:
+            subprocess.run(["umount", str(ROOT / "proc")], check=False)

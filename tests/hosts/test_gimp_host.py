@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,23 +14,6 @@ from noisebrush.core.install_plugin import install_gimp
 
 pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
-ROOT = Path(os.environ.get("NOISEBRUSH_GIMP_ROOT", "/var/cache/noisebrush/gimp-root"))
-
-
-@pytest.fixture(scope="module")
-def gimp_root() -> Iterator[Path]:
-    if not (ROOT / "usr" / "bin" / "gimp-console-3.0").exists():
-        pytest.skip(f"no GIMP 3 root at {ROOT}: run .ci/hosts.sh (as root) to build it")
-    if os.geteuid() != 0 or shutil.which("chroot") is None:
-        pytest.skip("driving the GIMP 3 root needs root (chroot)")
-    mounted = subprocess.run(["mountpoint", "-q", str(ROOT / "proc")]).returncode == 0
-    if not mounted:
-        subprocess.run(["mount", "-t", "proc", "proc", str(ROOT / "proc")], check=True)
-    try:
-        yield ROOT
-    finally:
-        if not mounted:
-            subprocess.run(["umount", str(ROOT / "proc")], check=False)
 
 
 def run_gimp(root: Path, server: tuple[str, str, int], scenario: str) -> dict:
