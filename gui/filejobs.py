@@ -14,6 +14,7 @@ from typing import Any
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from .ora import FileFormatError
+from .worker import thread_for
 
 JobFn = Callable[[], Any]
 
@@ -76,16 +77,11 @@ class FileJobs(QObject):
         False (and nothing runs) while another job is under way."""
         if self.busy:
             return False
-        thread = QThread()
         worker = FileWorker(fn)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
+        thread = thread_for(worker)
         worker.succeeded.connect(self._succeeded)
         worker.failed.connect(self._failed)
-        worker.finished.connect(thread.quit)
-        worker.finished.connect(worker.deleteLater)
         thread.finished.connect(lambda t=thread: self._threads.pop(t, None))
-        thread.finished.connect(thread.deleteLater)
         self._threads[thread] = worker
         self._label = label or "Working"
         self._on_done, self._on_error = on_done, on_error

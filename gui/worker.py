@@ -94,6 +94,18 @@ class EngineWorker(QObject):
             self.finished.emit()
 
 
+def thread_for(worker: QObject) -> QThread:
+    """A not yet started QThread that runs `worker.run` and then disposes of both; `worker` must have a `run`
+    slot and a `finished` signal (the engine and file workers do)."""
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)  # type: ignore[attr-defined]
+    worker.finished.connect(thread.quit)  # type: ignore[attr-defined]
+    worker.finished.connect(worker.deleteLater)  # type: ignore[attr-defined]
+    thread.finished.connect(thread.deleteLater)
+    return thread
+
+
 class JobRunner(QObject):
     """Starts at most one worker at a time and forwards its signals on the GUI thread."""
 
@@ -120,13 +132,8 @@ class JobRunner(QObject):
     def start(self, fn: JobFn, want_previews: bool = True) -> EngineWorker:
         if self._worker is not None:
             raise RuntimeError("a job is already running")
-        thread = QThread()
         worker = EngineWorker(fn, want_previews)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        worker.finished.connect(thread.quit)
-        worker.finished.connect(worker.deleteLater)
-        thread.finished.connect(thread.deleteLater)
+        thread = thread_for(worker)
         thread.finished.connect(self._on_thread_done)
         worker.progress.connect(self.progress)
         worker.preview.connect(self.preview)
