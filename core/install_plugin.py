@@ -1,4 +1,8 @@
-"""Copy the host plugins out of the package into Krita's or GIMP's plugin folder, or zip Krita's."""
+"""Copy the host plugins out of the package into Krita's or GIMP's plugin folder, or zip Krita's.
+
+Each installed plugin gets its own copy of the host-neutral modules in plugin/shared (nb_client, nb_png,
+nb_edit, nb_jobs): Krita imports them from its package, GIMP from beside its entry script.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from .errors import BadInput
 
 KRITA_NAME = "noisebrush_krita"
 GIMP_NAME = "noisebrush-gimp"
+SHARED_NAME = "shared"  # plugin/shared: host-neutral modules copied into every installed plugin
 
 
 def plugin_root() -> Path:
@@ -49,23 +54,41 @@ def _files(src: Path) -> list[Path]:
     )
 
 
-def _copy_tree(src: Path, dest: Path) -> None:
-    if not src.is_dir():
-        raise BadInput(f"plugin sources not found at {src}; is NoiseBrush installed with its plugin/ folder?")
+def _sources(own: Path) -> list[tuple[str, Path]]:
+    """What an installed plugin holds: the files of its own folder `own` plus the host-neutral modules of
+    plugin/shared beside them, as (path inside the installed folder, source file), sorted. plugin/shared
+    is the one source of those modules: it wins over a same-named file in `own` (say, a stale copy left in
+    an old build folder); tests/plugins/test_plugin_plain.py keeps such copies out of the source tree."""
+    shared = plugin_root() / SHARED_NAME
+    found: dict[str, Path] = {}
+    for src in (own, shared):
+        files = _files(src) if src.is_dir() else []
+        if not files:
+            raise BadInput(
+                f"plugin sources not found at {src}; is NoiseBrush installed with its plugin/ folder?"
+            )
+        found.update({f.relative_to(src).as_posix(): f for f in files})
+    return sorted(found.items())
+
+
+def _copy_plugin(own: Path, dest: Path) -> None:
+    """A fresh `dest` holding the plugin folder `own` plus the shared modules."""
+    files = _sources(own)
     if dest.exists():
         shutil.rmtree(dest)
-    for f in _files(src):
-        target = dest / f.relative_to(src)
+    for rel, f in files:
+        target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, target)
 
 
 def install_krita(dest: Path | None = None) -> Path:
-    """Copy noisebrush_krita/ and its .desktop file into `dest` (default: Krita's pykrita folder)."""
+    """Copy noisebrush_krita/ (with the shared modules) and its .desktop file into `dest` (default: Krita's
+    pykrita folder)."""
     src = plugin_root() / "krita"
     dest = dest or krita_pykrita_dir()
     dest.mkdir(parents=True, exist_ok=True)
-    _copy_tree(src / KRITA_NAME, dest / KRITA_NAME)
+    _copy_plugin(src / KRITA_NAME, dest / KRITA_NAME)
     shutil.copy2(src / f"{KRITA_NAME}.desktop", dest / f"{KRITA_NAME}.desktop")
     return dest / KRITA_NAME
 
@@ -73,22 +96,22 @@ def install_krita(dest: Path | None = None) -> Path:
 def build_krita_zip(out: Path) -> Path:
     """A zip for Krita's Tools > Scripts > Import Python Plugin from File (desktop file + package at top)."""
     src = plugin_root() / "krita"
-    if not (src / KRITA_NAME).is_dir():
-        raise BadInput(f"plugin sources not found at {src}")
+    files = _sources(src / KRITA_NAME)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(src / f"{KRITA_NAME}.desktop", f"{KRITA_NAME}.desktop")
-        for f in _files(src / KRITA_NAME):
-            z.write(f, f"{KRITA_NAME}/{f.relative_to(src / KRITA_NAME).as_posix()}")
+        for rel, f in files:
+            z.write(f, f"{KRITA_NAME}/{rel}")
     return out
 
 
 def install_gimp(dest: Path | None = None) -> Path:
-    """Copy noisebrush-gimp/ into `dest` (default: GIMP 3's plug-ins folder); the entry script is made executable."""
+    """Copy noisebrush-gimp/ (with the shared modules) into `dest` (default: GIMP 3's plug-ins folder); the
+    entry script is made executable."""
     src = plugin_root() / "gimp" / GIMP_NAME
     dest = dest or gimp_plugins_dir()
     dest.mkdir(parents=True, exist_ok=True)
-    _copy_tree(src, dest / GIMP_NAME)
+    _copy_plugin(src, dest / GIMP_NAME)
     entry = dest / GIMP_NAME / f"{GIMP_NAME}.py"
     entry.chmod(0o755)
     return dest / GIMP_NAME

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from noisebrush.core.install_plugin import install_krita
+
 pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,9 +25,11 @@ def run_krita(tmp_path: Path, server: tuple[str, str, int], scenario: str) -> di
     report = tmp_path / "report.json"
     home = tmp_path / "home"
     home.mkdir()
+    # The driver imports noisebrush_krita from an installed copy (shared modules included), not plugin/.
+    pykrita = install_krita(tmp_path / "pykrita").parent
     env = {
         **os.environ,
-        "PYTHONPATH": f"{REPO / 'plugin' / 'krita'}:{REPO / 'tests' / 'hosts'}",
+        "PYTHONPATH": f"{pykrita}{os.pathsep}{REPO / 'tests' / 'hosts'}",
         "QT_QPA_PLATFORM": "offscreen",
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),

@@ -1,10 +1,14 @@
-"""The plugins' plain-Python modules: PNG codec, regions, job bodies, and that the copies stay one code."""
+"""The plugins' plain-Python modules: PNG codec, regions, job bodies, and that the shared ones live once in
+plugin/shared and reach every installed plugin unchanged."""
 
 from __future__ import annotations
 
 import ast
 import base64
 import io
+import shutil
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,39 +16,98 @@ import pytest
 from noisebrush_krita import nb_edit, nb_png
 from PIL import Image
 
-from noisebrush.core import wire
+from noisebrush.core import install_plugin, wire
+from noisebrush.core.errors import BadInput
+from noisebrush.core.install_plugin import KRITA_NAME, build_krita_zip
 
 REPO = Path(__file__).resolve().parents[2]
-KRITA_DIR = REPO / "plugin" / "krita"
-GIMP_DIR = REPO / "plugin" / "gimp" / "noisebrush-gimp"
+PLUGIN = REPO / "plugin"
+SHARED_DIR = PLUGIN / "shared"
+KRITA_SRC = PLUGIN / "krita" / "noisebrush_krita"
+GIMP_SRC = PLUGIN / "gimp" / "noisebrush-gimp"
 SHARED = ("nb_client.py", "nb_png.py", "nb_edit.py", "nb_jobs.py")
 
 
-@pytest.mark.parametrize("name", SHARED)
-def test_shared_modules_are_identical_in_both_plugins(name: str) -> None:
-    assert (KRITA_DIR / "noisebrush_krita" / name).read_bytes() == (GIMP_DIR / name).read_bytes(), (
-        f"plugin/krita/noisebrush_krita/{name} and plugin/gimp/noisebrush-gimp/{name} differ: copy one over the other"
-    )
+def _shared_modules() -> dict[str, bytes]:
+    found = {p.name: p.read_bytes() for p in SHARED_DIR.glob("*.py")}
+    assert set(SHARED) <= set(found), f"plugin/shared lacks {sorted(set(SHARED) - set(found))}"
+    return found
+
+
+def test_installed_plugins_carry_the_shared_modules_unchanged(
+    installed_plugins: tuple[Path, Path], tmp_path: Path
+) -> None:
+    krita_pkg, gimp_dir = installed_plugins
+    zipped = zipfile.ZipFile(build_krita_zip(tmp_path / "nb.zip"))
+    for name, data in _shared_modules().items():
+        assert (krita_pkg / name).read_bytes() == data, f"installed Krita package: {name} differs"
+        assert zipped.read(f"{KRITA_NAME}/{name}") == data, f"Krita zip: {name} differs"
+        assert (gimp_dir / name).read_bytes() == data, f"installed GIMP plug-in: {name} differs"
+
+
+def test_shared_modules_live_only_in_plugin_shared() -> None:
+    shared = _shared_modules()
+    contents = set(shared.values())
+    for path in PLUGIN.rglob("*.py"):
+        if path.parent == SHARED_DIR or "__pycache__" in path.parts:
+            continue
+        rel = path.relative_to(REPO)
+        assert path.name not in shared, f"{rel} duplicates plugin/shared/{path.name}: keep one copy"
+        assert path.read_bytes() not in contents, f"{rel} is a copy of a module in plugin/shared"
+
+
+def test_install_needs_plugin_shared_and_takes_the_modules_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "plugin"
+    shutil.copytree(PLUGIN, fake, ignore=shutil.ignore_patterns("__pycache__", "shared"))
+    monkeypatch.setattr(install_plugin, "plugin_root", lambda: fake)
+    with pytest.raises(BadInput, match="plugin sources not found at .*shared"):
+        install_plugin.install_gimp(tmp_path / "out")
+    with pytest.raises(BadInput, match="plugin sources not found at .*shared"):
+        install_plugin.build_krita_zip(tmp_path / "nb.zip")
+    shutil.copytree(SHARED_DIR, fake / "shared", ignore=shutil.ignore_patterns("__pycache__"))
+    (fake / "krita" / KRITA_NAME / "nb_png.py").write_text("stale = True\n")  # e.g. left in build/lib
+    pkg = install_plugin.install_krita(tmp_path / "pykrita")
+    assert (pkg / "nb_png.py").read_bytes() == (SHARED_DIR / "nb_png.py").read_bytes()
+    assert (pkg / "docker.py").is_file()
+
+
+def test_shared_modules_import_both_ways(installed_plugins: tuple[Path, Path]) -> None:
+    """Krita imports them relative to its package, GIMP at top level; nb_jobs picks the matching nb_png."""
+    import nb_jobs
+    import noisebrush_krita.nb_jobs as krita_jobs
+
+    krita_pkg, gimp_dir = installed_plugins
+    assert Path(krita_jobs.__file__).parent == krita_pkg
+    assert krita_jobs.nb_png is sys.modules["noisebrush_krita.nb_png"]
+    assert Path(nb_jobs.__file__).parent == gimp_dir
+    assert nb_jobs.nb_png is sys.modules["nb_png"] and Path(nb_jobs.nb_png.__file__).parent == gimp_dir
 
 
 def test_plugins_use_only_stdlib_and_host_modules() -> None:
-    allowed = {"krita", "gi", "PyQt5", "PyQt6", "noisebrush_krita"}
-    local = {p.stem for p in (KRITA_DIR / "noisebrush_krita").glob("*.py")} | {
-        p.stem for p in GIMP_DIR.glob("*.py")
-    }
-    stdlib = set(__import__("sys").stdlib_module_names)
-    for path in [*(KRITA_DIR / "noisebrush_krita").glob("*.py"), *GIMP_DIR.glob("*.py")]:
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            for n in names:
-                top = n.split(".")[0]
-                assert top in stdlib | allowed | local, (
-                    f"{path.name} imports {n}: plugins may use only stdlib + host"
-                )
+    """Host code may import its host; plugin/shared is host-neutral: stdlib and its own modules only."""
+    stdlib = set(sys.stdlib_module_names)
+    shared = {p.stem for p in SHARED_DIR.glob("*.py")}
+    hosts = {"krita", "gi", "PyQt5", "PyQt6", "noisebrush_krita"}
+    local = shared | {p.stem for p in KRITA_SRC.glob("*.py")} | {p.stem for p in GIMP_SRC.glob("*.py")}
+    for folder, allowed in (
+        (SHARED_DIR, stdlib | shared),
+        (KRITA_SRC, stdlib | hosts | local),
+        (GIMP_SRC, stdlib | hosts | local),
+    ):
+        for path in folder.glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                for n in names:
+                    assert n.split(".")[0] in allowed, (
+                        f"{path.relative_to(REPO)} imports {n}: plugins may use only stdlib + host"
+                        + (" (and plugin/shared none of the hosts)" if folder == SHARED_DIR else "")
+                    )
 
 
 @pytest.mark.parametrize("shape", [(9, 7, 3), (9, 7, 4), (9, 7), (1, 1, 4)])

@@ -1,7 +1,8 @@
 """The NoiseBrush server's HTTP client in plain Python (urllib), for host plugins.
 
-Shared verbatim by the Krita and GIMP plugins (each keeps its own copy so it stands alone once
-installed). Knows the routes, the bearer token, server-sent events, and how to start a local server.
+Shared by the Krita and GIMP plugins: it lives once in plugin/shared, and `noisebrush install-plugin`
+copies it into each plugin so the installed plugin stands alone. Knows the routes, the bearer token,
+server-sent events, and how to start a local server.
 """
 
 from __future__ import annotations

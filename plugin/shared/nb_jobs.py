@@ -1,7 +1,8 @@
 """Run one generation's jobs on the server: submit every target, follow each, decode the results.
 
-Shared verbatim by the Krita and GIMP plugins (each keeps its own copy so it stands alone once
-installed). No host calls here, so it may run on any thread.
+Shared by the Krita and GIMP plugins: it lives once in plugin/shared, and `noisebrush install-plugin`
+copies it into each plugin so the installed plugin stands alone. No host calls here, so it may run on any
+thread.
 """
 
 from __future__ import annotations

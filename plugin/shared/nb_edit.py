@@ -1,7 +1,8 @@
 """Host-independent editing logic for the plugins: what region to send, the job body, the pixels back.
 
-Shared verbatim by the Krita and GIMP plugins (each keeps its own copy so it stands alone once
-installed). Pixels are plain `bytes`, row-major, 8 bits per channel; boxes are (x, y, w, h).
+Shared by the Krita and GIMP plugins: it lives once in plugin/shared, and `noisebrush install-plugin`
+copies it into each plugin so the installed plugin stands alone. Pixels are plain `bytes`, row-major, 8
+bits per channel; boxes are (x, y, w, h).
 """
 
 from __future__ import annotations

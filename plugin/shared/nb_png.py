@@ -1,8 +1,9 @@
 """PNG in plain Python (zlib only): 8-bit grey, grey+alpha, RGB, RGBA and palette images.
 
-Shared verbatim by the Krita and GIMP plugins (each keeps its own copy so it stands alone once
-installed). Rows are written unfiltered, which makes encoding a few byte joins; decoding takes every
-filter, with a fast path for unfiltered rows (the NoiseBrush server writes those).
+Shared by the Krita and GIMP plugins: it lives once in plugin/shared, and `noisebrush install-plugin`
+copies it into each plugin so the installed plugin stands alone. Rows are written unfiltered, which makes
+encoding a few byte joins; decoding takes every filter, with a fast path for unfiltered rows (the
+NoiseBrush server writes those).
 """
 
 from __future__ import annotations
