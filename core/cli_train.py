@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .prior_model import export_prior
+from .prior_model import PREDICTIONS, export_prior
 from .training import TrainConfig, config_from_json, train
 
 
@@ -42,6 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=float,
         default=d.min_snr,
         help="Min-SNR-gamma loss weighting, e.g. 5 (default 0: DDPM's unweighted loss)",
+    )
+    p.add_argument(
+        "--prediction",
+        choices=PREDICTIONS,
+        default=d.prior.prediction,
+        help="what the UNet predicts (default %(default)s); v_prediction gives better samples from pure noise "
+        "when training is short, and can fine-tune an epsilon model (--init-from)",
     )
     p.add_argument(
         "--cfg-dropout",
@@ -99,6 +106,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         device=args.device,
     )
     config.prior.channels = tuple(int(c) for c in args.channels.split(","))
+    config.prior.prediction = args.prediction
     return config
 
 

@@ -193,3 +193,79 @@ def test_grafting_the_pooled_prompt_embedding_leaves_the_model_unchanged(tmp_pat
         want = source.unet(x, t, context).sample
         got = grafted.unet.eval()(x, t, context).sample
     assert torch.allclose(want, got, atol=1e-5)
+
+
+def test_v_prediction_loss_targets_the_velocity(tmp_path: Path) -> None:
+    """A UNet that outputs exactly v = sqrt(abar) eps - sqrt(1 - abar) x0 has zero loss."""
+    config = tiny(tmp_path, 1)
+    config.prior.prediction = "v_prediction"
+    prior = prior_model.build_prior(config.prior, tmp_path / "build")
+    x0 = torch.rand(2, 3, 16, 16) * 2 - 1
+
+    class Oracle(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))  # so the prior has a device
+
+        def forward(self, xt: torch.Tensor, t: torch.Tensor, context: torch.Tensor) -> object:
+            abar = prior.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+            eps = (xt - abar.sqrt() * x0) / (1 - abar).sqrt()
+            return argparse.Namespace(sample=abar.sqrt() * eps - (1 - abar).sqrt() * x0)
+
+    prior.unet = Oracle()  # type: ignore[assignment]
+    loss = training.diffusion_loss(prior, x0, ["", ""], torch.Generator().manual_seed(0))
+    assert loss.item() < 1e-8
+
+
+def test_v_prediction_min_snr_weights_the_x0_error_as_epsilon_does(tmp_path: Path) -> None:
+    eps_prior = prior_model.build_prior(tiny(tmp_path, 1).prior, tmp_path / "a")
+    config = tiny(tmp_path, 1)
+    config.prior.prediction = "v_prediction"
+    v_prior = prior_model.build_prior(config.prior, tmp_path / "b")
+    t = torch.arange(0, 1000, 37)
+    abar = eps_prior.scheduler.alphas_cumprod[t]
+    snr = abar / (1 - abar)
+    # ||eps error||^2 = SNR ||x0 error||^2 and ||v error||^2 = (SNR + 1) ||x0 error||^2 (Hang et al. 2023)
+    assert torch.allclose(training.snr_weights(eps_prior, t, 5.0) * snr, torch.clamp(snr, max=5.0))
+    assert torch.allclose(training.snr_weights(v_prior, t, 5.0) * (snr + 1), torch.clamp(snr, max=5.0))
+
+
+def test_v_prediction_fine_tune_of_an_epsilon_run_loads_and_runs(tmp_path: Path) -> None:
+    from noisebrush.core.engine import Engine
+    from noisebrush.core.requests import SDEditRequest
+
+    eps_run = training.train(tiny(tmp_path / "eps", 1), progress=False).last_checkpoint / "prior"
+    config = tiny(tmp_path / "v", 2, init_from=str(eps_run))
+    config.prior.prediction = "v_prediction"
+    result = training.train(config, progress=False)
+    folder = result.last_checkpoint / "prior"
+    assert prior_model.load_prior(folder).scheduler.config.prediction_type == "v_prediction"
+    saved = training.config_from_json(json.loads((tmp_path / "v" / "config.json").read_text()))
+    assert saved.prior.prediction == "v_prediction"  # a resume keeps it
+    guide = np.full((16, 16, 3), 90, np.uint8)
+    (out,) = Engine().sdedit(SDEditRequest(guide=guide, model=str(folder), strength=0.6, steps=4, seed=1))
+    assert out.shape == (16, 16, 3)
+
+
+def test_unknown_prediction_is_refused() -> None:
+    with pytest.raises(ValueError, match="epsilon, v_prediction"):
+        prior_model.make_scheduler(1000, "sample")
+
+
+def test_saved_and_exported_priors_sample_with_ddim_on_the_training_schedule(tmp_path: Path) -> None:
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    folder = training.train(tiny(tmp_path / "run", 1), progress=False).last_checkpoint / "prior"
+    index = json.loads((folder / "model_index.json").read_text())
+    assert index["scheduler"] == ["diffusers", "DDIMScheduler"]
+    ddim = DDIMScheduler.from_pretrained(folder / "scheduler")
+    assert torch.equal(ddim.alphas_cumprod, prior_model.make_scheduler().alphas_cumprod)
+    # a folder saved before the switch (DDPMScheduler) is converted on export, weights untouched
+    (folder / "scheduler" / "scheduler_config.json").unlink()
+    prior_model.make_scheduler().save_pretrained(folder / "scheduler")
+    index["scheduler"] = ["diffusers", "DDPMScheduler"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    prior_model.export_prior(folder, tmp_path / "out")
+    assert json.loads((tmp_path / "out" / "model_index.json").read_text())["scheduler"][1] == "DDIMScheduler"
+    assert DDIMScheduler.load_config(tmp_path / "out" / "scheduler")["_class_name"] == "DDIMScheduler"
+    assert DDPMScheduler.from_pretrained(tmp_path / "out" / "scheduler").config.prediction_type == "epsilon"
