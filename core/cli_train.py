@@ -51,6 +51,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "when training is short, and can fine-tune an epsilon model (--init-from)",
     )
     p.add_argument(
+        "--zero-terminal-snr",
+        action="store_true",
+        help="rescale the noise schedule so its last step is pure noise (Lin et al. 2024); needs "
+        "--prediction v_prediction; lets samples from pure noise be as dark or bright as the data",
+    )
+    p.add_argument(
         "--cfg-dropout",
         type=float,
         default=d.cfg_dropout,
@@ -107,6 +113,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     )
     config.prior.channels = tuple(int(c) for c in args.channels.split(","))
     config.prior.prediction = args.prediction
+    config.prior.zero_terminal_snr = args.zero_terminal_snr
     return config
 
 

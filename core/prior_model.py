@@ -16,6 +16,8 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from .errors import BadInput
+
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -43,6 +45,11 @@ class PriorConfig:
     # 150x at t = 999, so an undertrained model's samples from pure noise clip to flat, saturated colour; v
     # predicts x0 directly there.
     prediction: str = "epsilon"
+    # Rescale the betas so that abar_T = 0 (Lin et al. 2024). With the linear schedule abar_T = 4e-5: x_T still
+    # holds 0.6 % of the image, which at 64x64 is as large as the mean of the noise, so a model learns to read the
+    # picture's overall brightness from it and, sampling from pure noise, cannot make night scenes. Needs
+    # v-prediction (epsilon says nothing about x0 at abar = 0); sampling then starts at T ("trailing" steps).
+    zero_terminal_snr: bool = False
 
     def to_json(self) -> dict:
         return {**asdict(self), "channels": list(self.channels)}
@@ -76,7 +83,7 @@ class Prior:
 def build_prior(config: PriorConfig, workdir: Path) -> Prior:
     """Fresh, randomly initialised components; the tokenizer files are written under `workdir`."""
     tokenizer = write_tokenizer(config.vocabulary, workdir / "tokenizer", config.max_words)
-    scheduler = make_scheduler(config.train_timesteps, config.prediction)
+    scheduler = make_scheduler(config.train_timesteps, config.prediction, config.zero_terminal_snr)
     meta = {"vocabulary": list(config.vocabulary), "prior_config": config.to_json()}
     return Prior(make_unet(config), make_text_encoder(config, len(tokenizer)), tokenizer, scheduler, meta)
 
@@ -136,11 +143,16 @@ def make_text_encoder(config: PriorConfig, vocab_size: int) -> CLIPTextModel:
 PREDICTIONS = ("epsilon", "v_prediction")
 
 
-def make_scheduler(train_timesteps: int = 1000, prediction: str = "epsilon") -> DDPMScheduler:
+def make_scheduler(
+    train_timesteps: int = 1000, prediction: str = "epsilon", zero_terminal_snr: bool = False
+) -> DDPMScheduler:
     """DDPM with the linear betas 1e-4..0.02 of Ho et al. and SDEdit's official VP runner."""
     if prediction not in PREDICTIONS:
-        raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {prediction!r}")
+        raise BadInput(f"prediction must be one of {', '.join(PREDICTIONS)}, got {prediction!r}")
+    if zero_terminal_snr and prediction != "v_prediction":
+        raise BadInput("a zero terminal SNR schedule needs v_prediction: epsilon is undefined at abar = 0")
     return DDPMScheduler(
+        rescale_betas_zero_snr=zero_terminal_snr,
         num_train_timesteps=train_timesteps,
         beta_schedule="linear",
         beta_start=1e-4,
@@ -224,7 +236,10 @@ SAMPLER = DDIMScheduler
 
 def write_sampler(config: dict, folder: Path) -> None:
     """`folder/scheduler/` as the sampler of record, from the training schedule's config."""
-    SAMPLER.from_config(config).save_pretrained(folder / "scheduler")
+    spacing = (
+        "trailing" if config.get("rescale_betas_zero_snr") else config.get("timestep_spacing", "leading")
+    )
+    SAMPLER.from_config(config, timestep_spacing=spacing).save_pretrained(folder / "scheduler")
 
 
 def save_prior(prior: Prior, folder: Path, **meta: object) -> None:

@@ -27,6 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import scenes
+from .errors import BadInput
 from .images import flatten, load_image
 from .prior_model import Prior, PriorConfig, build_prior, prompt_context, sample, save_prior
 
@@ -98,7 +99,7 @@ class FolderData:
         folder = Path(config.data)
         self.paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.paths:
-            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {folder}")
+            raise BadInput(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {folder}")
         self.captions = [_read_caption(p) for p in self.paths]
         self.vocabulary = sorted({w for c in self.captions for w in c})
 
@@ -371,10 +372,16 @@ def _init_from(prior: Prior, folder: Path) -> None:
     from safetensors.torch import load_file
 
     for module, part in ((prior.unet, "unet"), (prior.text_encoder, "text_encoder")):
-        (weights,) = list((folder / part).glob("*.safetensors"))
+        found = sorted((folder / part).glob("*.safetensors"))
+        if len(found) != 1:
+            raise BadInput(
+                f"--init-from {folder}: expected one {part}/*.safetensors, found {len(found)}; give a model "
+                "folder such as runs/NAME/checkpoints/step-N/prior or resources/models/default"
+            )
+        weights = found[0]
         missing, unexpected = module.load_state_dict(load_file(str(weights)), strict=False)
         if unexpected:
-            raise ValueError(f"{folder / part} has weights this model does not: {unexpected[:5]}")
+            raise BadInput(f"{folder / part} has weights this model does not: {unexpected[:5]}")
 
 
 def _config_json(config: TrainConfig) -> dict:

@@ -269,3 +269,31 @@ def test_saved_and_exported_priors_sample_with_ddim_on_the_training_schedule(tmp
     assert json.loads((tmp_path / "out" / "model_index.json").read_text())["scheduler"][1] == "DDIMScheduler"
     assert DDIMScheduler.load_config(tmp_path / "out" / "scheduler")["_class_name"] == "DDIMScheduler"
     assert DDPMScheduler.from_pretrained(tmp_path / "out" / "scheduler").config.prediction_type == "epsilon"
+
+
+def test_zero_terminal_snr_run_samples_from_pure_noise_through_the_engine(tmp_path: Path) -> None:
+    from diffusers import DDIMScheduler
+
+    from noisebrush.core.engine import Engine
+    from noisebrush.core.requests import SDEditRequest
+
+    with pytest.raises(ValueError, match="needs v_prediction"):
+        prior_model.make_scheduler(1000, "epsilon", zero_terminal_snr=True)
+    config = tiny(tmp_path / "run", 1)
+    config.prior.prediction, config.prior.zero_terminal_snr = "v_prediction", True
+    result = training.train(config, progress=False)
+    assert np.isfinite(result.loss)
+    folder = result.last_checkpoint / "prior"
+    ddim = DDIMScheduler.from_pretrained(folder / "scheduler")
+    assert float(ddim.alphas_cumprod[-1]) == 0.0 and ddim.config.timestep_spacing == "trailing"
+    ddim.set_timesteps(5)
+    assert int(ddim.timesteps[0]) == 999  # the first step is at T, where x_T is pure noise
+    guide = np.full((16, 16, 3), 90, np.uint8)
+    for strength in (1.0, 0.5):
+        (out,) = Engine().sdedit(SDEditRequest(guide=guide, model=str(folder), strength=strength, steps=5))
+        assert out.shape == (16, 16, 3)
+
+
+def test_init_from_a_folder_without_weights_says_what_it_needs(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="expected one unet/\\*.safetensors, found 0"):
+        training.train(tiny(tmp_path / "run", 1, init_from=str(tmp_path / "missing")), progress=False)
