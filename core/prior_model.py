@@ -234,12 +234,16 @@ def prompt_context(prior: Prior, prompts: list[str]) -> torch.Tensor:
 SAMPLER = DDIMScheduler
 
 
+def sampler_for(config: dict) -> DDIMScheduler:
+    """The sampler of record for a training schedule's config; a zero terminal SNR schedule starts at T."""
+    zero_snr = config.get("rescale_betas_zero_snr")
+    spacing = "trailing" if zero_snr else config.get("timestep_spacing", "leading")
+    return SAMPLER.from_config(config, timestep_spacing=spacing)
+
+
 def write_sampler(config: dict, folder: Path) -> None:
     """`folder/scheduler/` as the sampler of record, from the training schedule's config."""
-    spacing = (
-        "trailing" if config.get("rescale_betas_zero_snr") else config.get("timestep_spacing", "leading")
-    )
-    SAMPLER.from_config(config, timestep_spacing=spacing).save_pretrained(folder / "scheduler")
+    sampler_for(config).save_pretrained(folder / "scheduler")
 
 
 def save_prior(prior: Prior, folder: Path, **meta: object) -> None:
@@ -310,13 +314,14 @@ def sample(
     guidance: float = 3.0,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Deterministic DDIM sampling (Song et al. 2021, eq. 12 with eta = 0) with classifier-free guidance
-    (Ho & Salimans 2022): eps = eps_uncond + guidance * (eps_cond - eps_uncond). Returns (B, 3, H, W) in [0, 1].
+    """Deterministic DDIM sampling (Song et al. 2021, eq. 12 with eta = 0), the saved prior's sampler, with
+    classifier-free guidance (Ho & Salimans 2022): out = out_uncond + guidance * (out_cond - out_uncond).
+    Returns (B, 3, H, W) in [0, 1].
 
     Used for training previews and as a reference; the app samples through the engine.
     """
     device = prior.device
-    ddim = DDIMScheduler.from_config(prior.scheduler.config)
+    ddim = sampler_for(prior.scheduler.config)
     ddim.set_timesteps(steps)
     context = encode_prompts(prior, ["", *prompts])
     uncond, cond = context[:1].expand(len(prompts), -1, -1), context[1:]
