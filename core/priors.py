@@ -51,6 +51,20 @@ class Conditioning:
     added: dict[str, torch.Tensor] | None = None  # SDXL's pooled text embeds and time ids
     guidance: float = 1.0
     cfg: bool = False
+    rescale: float = 0.0  # phi of guidance rescaling (Lin et al. 2024, Algorithm 2); 0 = plain guidance
+
+
+def rescale_guidance(guided: torch.Tensor, text: torch.Tensor, phi: float) -> torch.Tensor:
+    """Guidance rescaling (Lin et al. 2024, Algorithm 2): pull each sample's spread back towards that of the
+    conditional prediction by `phi` (0 = plain guidance; 0.7 in the paper). A v-prediction prior with a zero
+    terminal SNR schedule over-shoots under plain guidance: on the bundled prior's v5 run (docs/PRIOR.md) night
+    prompts turn to coloured noise at guidance 3 and above. Models opt in with `guidance_rescale` in
+    noisebrush.json."""
+    if phi <= 0:
+        return guided
+    dims = tuple(range(1, guided.ndim))
+    ratio = text.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True).clamp_min(1e-6)
+    return torch.lerp(guided, guided * ratio, phi)
 
 
 @dataclass
@@ -190,7 +204,8 @@ class Prior:
                 "text_embeds": pooled.repeat_interleave(batch, dim=0),
                 "time_ids": self._time_ids(size).repeat(embeds.shape[0], 1),
             }
-        return Conditioning(embeds=embeds, added=added, guidance=guidance, cfg=cfg)
+        rescale = float(self.settings.get("guidance_rescale", 0.0))
+        return Conditioning(embeds=embeds, added=added, guidance=guidance, cfg=cfg, rescale=rescale)
 
     def _zeros_for_empty(self) -> bool:
         return bool(self.settings.get("force_zeros_for_empty_prompt", True))
@@ -217,7 +232,7 @@ class Prior:
         if not cond.cfg:
             return out
         uncond, text = out.chunk(2)
-        return uncond + cond.guidance * (text - uncond)
+        return rescale_guidance(uncond + cond.guidance * (text - uncond), text, cond.rescale)
 
     def set_low_memory(self, on: bool) -> None:
         """Sliced attention and a tiled VAE (diffusers' enable_* switches): lower peak memory, somewhat slower.

@@ -59,3 +59,35 @@ def test_vocabulary_is_read_without_loading_the_prior(sd_model) -> None:
     fresh = Engine()
     assert fresh.vocabulary("default") and fresh.vocabulary(str(sd_model)) is None
     assert not fresh._priors, "no prior may be loaded to answer vocabulary()"
+
+
+def test_guidance_rescale_pulls_the_spread_back_to_the_conditional_one() -> None:
+    import torch
+
+    from noisebrush.core.priors import rescale_guidance
+
+    g = torch.Generator().manual_seed(0)
+    uncond, text = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g) * 0.5
+    guided = uncond + 7.5 * (text - uncond)
+    assert torch.equal(rescale_guidance(guided, text, 0.0), guided)
+    full = rescale_guidance(guided, text, 1.0)
+    assert torch.allclose(full.std(dim=(1, 2, 3)), text.std(dim=(1, 2, 3)), rtol=1e-5)
+    half = rescale_guidance(guided, text, 0.5)
+    assert torch.allclose(half, (guided + full) / 2, atol=1e-5)
+
+
+def test_a_model_opts_in_to_guidance_rescale_in_its_settings(sd_model, guide, tmp_path) -> None:
+    import json
+    import shutil
+
+    rescaled = tmp_path / "sd-rescaled"
+    shutil.copytree(sd_model, rescaled)
+    settings = rescaled / "noisebrush.json"
+    data = json.loads(settings.read_text()) if settings.exists() else {}
+    settings.write_text(json.dumps({**data, "guidance_rescale": 0.7}))
+    engine = Engine()
+    assert engine.prior(str(rescaled), "cpu").condition("a barn", "", 7.5, 1, (32, 32)).rescale == 0.7
+    assert engine.prior(str(sd_model), "cpu").condition("a barn", "", 7.5, 1, (32, 32)).rescale == 0.0
+    plain = engine.sdedit(_req(sd_model, guide))[0]
+    opted = engine.sdedit(_req(rescaled, guide))[0]
+    assert not np.array_equal(plain, opted)
