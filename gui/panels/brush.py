@@ -35,12 +35,13 @@ class BrushPanel(QWidget):
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
 
-        self.size = QSlider(Qt.Orientation.Horizontal)
-        self.size.setRange(1, 500)
+        # not `self.size`: that would hide QWidget.size()
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(1, 500)
         self.size_label = QLabel()
         self.size_label.setMinimumWidth(40)
-        self.size.valueChanged.connect(lambda v: state.set_size(v))
-        form.addRow("Size", _row(self.size, self.size_label))
+        self.size_slider.valueChanged.connect(lambda v: state.set_size(v))
+        form.addRow("Size", _row(self.size_slider, self.size_label))
 
         self.hardness = QSlider(Qt.Orientation.Horizontal)
         self.hardness.setRange(0, 100)
@@ -109,7 +110,7 @@ class BrushPanel(QWidget):
     def _sync(self) -> None:
         s = self.state
         for widget, value in (
-            (self.size, round(s.size)),
+            (self.size_slider, round(s.size)),
             (self.hardness, round(s.hardness * 100)),
             (self.opacity, round(s.opacity * 100)),
             (self.tolerance, s.fill_tolerance),
