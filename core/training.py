@@ -1,7 +1,6 @@
 """Training of a pixel-space prior: DDPM's simple epsilon loss (Ho et al. 2020, Algorithm 1), or its v form
-(Salimans & Ho 2022), with classifier-free
-dropout of the prompt (Ho & Salimans 2022), an EMA of the weights, periodic resumable checkpoints and a sample
-grid per checkpoint.
+(Salimans & Ho 2022), with classifier-free dropout of the prompt (Ho & Salimans 2022), an EMA of the weights,
+periodic resumable checkpoints and a sample grid per checkpoint.
 
 The data come from the procedural scenes (`core/scenes.py`) or from a folder of the user's images (captions from
 an optional `name.txt` beside each image). Every batch and every noise draw is a function of (seed, step), so an
