@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import qtawesome as qta
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
-from PyQt6.QtWidgets import QMenu, QToolBar
+from PyQt6.QtWidgets import QMenu, QMenuBar, QToolBar
 
 if TYPE_CHECKING:
     from .window import MainWindow
@@ -88,7 +89,7 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     group = QActionGroup(win)
     group.setExclusive(True)
     for key, icon, text, shortcut in TOOL_ACTIONS:
-        act = _act(win, text, lambda k=key: tools.set_tool(k), shortcut, icon)
+        act = _act(win, text, partial(tools.set_tool, key), shortcut, icon)
         act.setCheckable(True)
         group.addAction(act)
         a[f"tool_{key}"] = act
@@ -102,11 +103,17 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     return a
 
 
+def _menu(bar: QMenuBar, title: str) -> QMenu:
+    menu = bar.addMenu(title)
+    assert menu is not None  # addMenu(title) makes the menu; the stubs type every overload as optional
+    return menu
+
+
 def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
     """Menus and toolbars; returns the Open Recent menu for the window to fill."""
     bar = win.menuBar()
     assert bar is not None
-    file = bar.addMenu("&File")
+    file = _menu(bar, "&File")
     recent = QMenu("Open &Recent", win)
     for key in ("new", "open"):
         file.addAction(a[key])
@@ -116,33 +123,33 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
         file.addAction(a[key])
     file.addSeparator()
     file.addAction(a["quit"])
-    edit = bar.addMenu("&Edit")
+    edit = _menu(bar, "&Edit")
     edit.addAction(a["undo"])
     edit.addAction(a["redo"])
-    select = bar.addMenu("&Select")
+    select = _menu(bar, "&Select")
     for key in ("select_all", "deselect", "invert", "feather"):
         select.addAction(a[key])
-    layer = bar.addMenu("&Layer")
+    layer = _menu(bar, "&Layer")
     for key in ("layer_new", "layer_dup", "layer_del", "layer_merge", "layer_hide", "layer_lock"):
         layer.addAction(a[key])
-    view = bar.addMenu("&View")
+    view = _menu(bar, "&View")
     for key in ("zoom_in", "zoom_out", "fit", "actual"):
         view.addAction(a[key])
-    tools_menu = bar.addMenu("&Tools")
+    tools_menu = _menu(bar, "&Tools")
     for key, *_ in TOOL_ACTIONS:
         tools_menu.addAction(a[f"tool_{key}"])
     tools_menu.addSeparator()
     tools_menu.addAction(a["bigger"])
     tools_menu.addAction(a["smaller"])
-    gen = bar.addMenu("&Generate")
+    gen = _menu(bar, "&Generate")
     gen.addAction(a["generate"])
     gen.addAction(a["cancel"])
-    win.view_menu = bar.addMenu("&Window")
+    win.view_menu = _menu(bar, "&Window")
 
     main = QToolBar("Main")
     main.setObjectName("main-toolbar")
     main.setMovable(False)
-    for key in (
+    for name in (
         "new",
         "open",
         "save",
@@ -157,10 +164,10 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
         "deselect",
         "invert",
     ):
-        if key is None:
+        if name is None:
             main.addSeparator()
         else:
-            main.addAction(a[key])
+            main.addAction(a[name])
     win.addToolBar(Qt.ToolBarArea.TopToolBarArea, main)
 
     toolbox = QToolBar("Tools")

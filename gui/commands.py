@@ -120,7 +120,7 @@ class LayerPropertyCommand(QUndoCommand):
     def id(self) -> int:
         return OPACITY_MERGE_ID if self.prop == "opacity" else -1
 
-    def mergeWith(self, other: QUndoCommand) -> bool:  # noqa: N802 (Qt's name)
+    def mergeWith(self, other: QUndoCommand | None) -> bool:  # noqa: N802 (Qt's name)
         if (
             not isinstance(other, LayerPropertyCommand)
             or other.layer is not self.layer

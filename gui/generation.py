@@ -17,6 +17,7 @@ from .commands import AddLayerCommand
 from .document import Document
 from .engines import EngineHolder
 from .layer import Layer
+from .render import array_image
 from .targets import Target, build_targets, result_layer
 from .worker import EngineWorker, JobRunner
 
@@ -56,7 +57,7 @@ def preview_image(rgb: np.ndarray, box: tuple[int, int, int, int], target: Targe
         rgba[..., 3] = 255
     else:
         rgba[..., 3] = np.clip(target.mask[y : y + h, x : x + w] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    img = QImage(rgba.data, w, h, w * 4, QImage.Format.Format_RGBA8888).copy()
+    img = array_image(rgba, QImage.Format.Format_RGBA8888).copy()
     return img, target.box[0] + x, target.box[1] + y
 
 

@@ -73,7 +73,7 @@ class LeditsController(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(RERUN_DELAY_MS)
         self._timer.timeout.connect(self._rerun)
-        runner.progress.connect(lambda s, t, left: self._mine and self.progress.emit(s, t, left))
+        runner.progress.connect(self._on_progress)
         runner.preview.connect(self._on_preview)
         runner.succeeded.connect(self._on_done)
         runner.failed.connect(self._on_failed)
@@ -205,6 +205,10 @@ class LeditsController(QObject):
         if not busy and self._rerun_wanted:
             self._rerun_wanted = False
             self.apply(new_session=False)
+
+    def _on_progress(self, step: int, total: int, left: float) -> None:
+        if self._mine:
+            self.progress.emit(step, total, left)
 
     def _on_preview(self, rgb: np.ndarray, box: tuple[int, int, int, int], tag: object) -> None:
         s = self.session

@@ -6,6 +6,7 @@ Boxes are (x, y, w, h) tuples of ints. Colours are straight-alpha RGBA8.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import overload
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -23,6 +24,13 @@ def intersect(a: Box, b: Box) -> Box | None:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
+# with a box on either side the union is a box, so callers that know one need not check for None
+@overload
+def union(a: Box, b: Box | None) -> Box: ...
+@overload
+def union(a: Box | None, b: Box) -> Box: ...
+@overload
+def union(a: Box | None, b: Box | None) -> Box | None: ...
 def union(a: Box | None, b: Box | None) -> Box | None:
     if a is None:
         return b

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 from PyQt6.QtGui import QImage
@@ -16,6 +17,14 @@ MAX_TILES = 512  # 512 tiles of 256 KiB = 128 MiB
 
 Builder = Callable[[Box, int], np.ndarray | None]  # (document box, step) -> premultiplied RGBA8 or None
 PATCH_MAX_AREA = 512 * 512  # changes smaller than this are patched into cached tiles in place
+
+
+def array_image(arr: np.ndarray, fmt: QImage.Format) -> QImage:
+    """A QImage over the bytes of `arr` (C-contiguous rows of pixels), not a copy of them: keep `arr`
+    alive as long as the image, or copy the image."""
+    h, w = arr.shape[:2]
+    # PyQt views any buffer here; its stubs say bytes, and a bytes copy would no longer see writes to arr
+    return QImage(cast(bytes, arr.data), w, h, arr.strides[0], fmt)
 
 
 def tile_box(level: int, tx: int, ty: int) -> Box:
@@ -43,8 +52,7 @@ class TileCache:
         entry = None
         if arr is not None:
             arr = np.ascontiguousarray(arr)
-            h, w = arr.shape[:2]
-            img = QImage(arr.data, w, h, w * 4, QImage.Format.Format_RGBA8888_Premultiplied)
+            img = array_image(arr, QImage.Format.Format_RGBA8888_Premultiplied)
             entry = (img, arr)  # the array owns the bytes the QImage views
         self._tiles[key] = entry
         while len(self._tiles) > self.max_tiles:

@@ -30,6 +30,11 @@ def test_mypy_core():
     assert res.returncode == 0, res.stdout[-4000:]
 
 
+def test_mypy_gui():
+    res = _run(str(BIN / "mypy"), "gui")
+    assert res.returncode == 0, res.stdout[-4000:]
+
+
 def test_core_never_imports_qt():
     """Every core module imports with no display and pulls in no Qt binding (STYLE: core is Qt-free)."""
     code = (

@@ -131,8 +131,8 @@ class BrushPanel(QWidget):
             else:
                 b.setStyleSheet("background:transparent; border:1px dashed #555; border-radius:3px;")
                 b.setEnabled(False)
-        for b in self.mode_group.buttons():
-            b.setChecked(b.property("mode") == s.select_mode)
+        for button in self.mode_group.buttons():
+            button.setChecked(button.property("mode") == s.select_mode)
 
     def _choose(self) -> None:
         color = QColorDialog.getColor(self.state.color, self, "Brush colour")

@@ -3,6 +3,7 @@ place, visibility check boxes, thumbnails, and buttons for the layer verbs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from PyQt6.QtWidgets import (
 
 from noisebrush.gui.document import Document
 from noisebrush.gui.layer import Layer
+from noisebrush.gui.render import array_image
 
 MIME = "application/x-noisebrush-layer"
 THUMB = 40
@@ -38,7 +40,7 @@ def thumbnail(layer: Layer, size: int = THUMB) -> QPixmap:
     a = small[..., 3:4].astype(np.float32) / 255.0
     rgb = (small[..., :3] * a + check * (1 - a)).astype(np.uint8)
     rgb = np.ascontiguousarray(rgb)
-    img = QImage(rgb.data, sw, sh, sw * 3, QImage.Format.Format_RGB888).copy()
+    img = array_image(rgb, QImage.Format.Format_RGB888).copy()
     return QPixmap.fromImage(img)
 
 
@@ -123,10 +125,11 @@ class LayerListModel(QAbstractListModel):
     def mimeTypes(self) -> list[str]:  # noqa: N802
         return [MIME]
 
-    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:  # noqa: N802
+    def mimeData(self, indexes: Iterable[QModelIndex]) -> QMimeData:  # noqa: N802
         data = QMimeData()
-        if indexes:
-            data.setData(MIME, QByteArray(str(self.layer_at(indexes[0].row()).uid).encode()))
+        first = next(iter(indexes), None)
+        if first is not None:
+            data.setData(MIME, QByteArray(str(self.layer_at(first.row()).uid).encode()))
         return data
 
     def dropMimeData(  # noqa: N802

@@ -46,9 +46,7 @@ class ConceptRow(QWidget):
         self.scale.setValue(round(c.scale * 10))
         self.value = QLabel(f"{c.scale:.1f}")
         self.value.setMinimumWidth(28)
-        self.scale.valueChanged.connect(
-            lambda v: (self.value.setText(f"{v / 10:.1f}"), ctl.set_scale(index, v / 10))
-        )
+        self.scale.valueChanged.connect(lambda v: self._scale(ctl, index, v))
         drop = QToolButton()
         drop.setIcon(qta.icon("mdi6.close"))
         drop.setAutoRaise(True)
@@ -65,6 +63,10 @@ class ConceptRow(QWidget):
     def _sign(self, ctl: LeditsController, index: int, on: bool) -> None:
         self.sign.setIcon(qta.icon("mdi6.minus-circle-outline" if on else "mdi6.plus-circle-outline"))
         ctl.set_remove(index, on)
+
+    def _scale(self, ctl: LeditsController, index: int, tenths: int) -> None:
+        self.value.setText(f"{tenths / 10:.1f}")
+        ctl.set_scale(index, tenths / 10)
 
 
 class LeditsPanel(QWidget):
