@@ -22,6 +22,7 @@ _SDEDIT_ONLY = (
     "guidance",
     "time_size",
     "batch",
+    "repeats",
 )
 _LEDITS_ONLY = ("images", "concepts", "scale", "threshold", "warmup", "skip", "momentum")
 
@@ -72,6 +73,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--batch",
         type=int,
         help=f"guides per batched SDEdit run, 1 = one Engine.sdedit call per guide (default {d.batch})",
+    )
+
+    s.add_argument(
+        "--repeats",
+        type=int,
+        help=f"K: SDEdit's noise-and-denoise cycles per guide; SDEdit's official code uses 3 (default {d.repeats})",
     )
 
     g = p.add_argument_group("LEDITS edit effect (--ledits)")

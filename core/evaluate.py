@@ -23,6 +23,7 @@ from PIL import Image
 
 from . import classifier as clf
 from . import scenes
+from .errors import BadInput
 from .requests import SDEditRequest
 
 STRENGTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the paper's grid
@@ -89,6 +90,9 @@ class EvalConfig:
     classifier: str = ""  # "" = the shipped one
     time_size: int = 256  # also time one SDEdit of a guide this size at t0 = 0.5 (0 = skip)
     batch: int = 50  # guides per batched SDEdit run; 1 = one Engine.sdedit call per guide
+    repeats: int = (
+        1  # K, noise-and-denoise cycles per guide: the app's default is 1, SDEdit's official code 3
+    )
 
 
 @dataclass
@@ -139,6 +143,10 @@ def evaluate(
         from .engine import Engine
 
         engine = Engine()
+    if config.repeats < 1:
+        raise BadInput(
+            f"repeats must be at least 1 (K, SDEdit's noise-and-denoise cycles), got {config.repeats}"
+        )
     net = clf.load_classifier(Path(config.classifier) if config.classifier else clf.default_classifier_path())
     tell = progress or (lambda what, done: None)
     report = EvalReport(config)
@@ -216,7 +224,13 @@ def batched_sdedit(
     cond = prior.condition("", "", prior.default_guidance, len(guides), tuple(keep.shape[-2:]))
     with torch.inference_mode():
         x = sdedit_vp(
-            lambda x, t: prior.predict(x, t, cond), keep, prior.new_scheduler(), strength, steps, generators
+            lambda x, t: prior.predict(x, t, cond),
+            keep,
+            prior.new_scheduler(),
+            strength,
+            steps,
+            generators,
+            repeats=config.repeats,
         )
         return list(to_uint8(prior.decode(x)))
 
@@ -227,6 +241,7 @@ def _sdedit(engine: object, config: EvalConfig, guide: np.ndarray, strength: flo
         model=config.model,
         strength=strength,
         steps=config.steps,
+        repeats=config.repeats,
         seed=seed,
         device=config.device,
     )
@@ -291,7 +306,8 @@ def to_markdown(report: EvalReport) -> str:
     c = report.config
     lines = [
         f"Model `{c.model}`, {c.size}x{c.size} images, {c.guides} held-out guides (one sample each), "
-        f"{c.reference} held-out reference scenes, steps = {c.steps or 'prior default'}, seed {c.seed}.",
+        f"{c.reference} held-out reference scenes, steps = {c.steps or 'prior default'}, "
+        f"K = {c.repeats} (SDEdit repeats), seed {c.seed}.",
         "KID: unbiased squared MMD, cubic polynomial kernel, features of the NoiseBrush concept classifier "
         "(`resources/models/classifier`), mean ± std over 50 subsets of 100. "
         f"L2: Euclidean norm of (output - guide) over all {c.size}x{c.size}x3 values in [0, 1], mean over guides.",

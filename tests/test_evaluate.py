@@ -9,6 +9,7 @@ import pytest
 
 from noisebrush.core import classifier as clf
 from noisebrush.core import evaluate as ev
+from noisebrush.core.errors import BadInput
 
 
 def direct_kid(x: np.ndarray, y: np.ndarray) -> float:
@@ -110,7 +111,8 @@ def test_classifier_round_trips(tmp_path: Path, tiny_classifier: Path) -> None:
     assert clf.probabilities(net, images).shape == (3, len(net.config.vocabulary))
 
 
-def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path) -> None:
+@pytest.mark.parametrize("repeats", [1, 2])
+def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path, repeats: int) -> None:
     from test_training import tiny
 
     from noisebrush.core import training
@@ -118,9 +120,16 @@ def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path) -> Non
 
     model = str(training.train(tiny(tmp_path / "run", 1), progress=False).last_checkpoint / "prior")
     engine = Engine()
-    config = ev.EvalConfig(model=model, size=16, guides=3, reference=2, steps=6, device="cpu", batch=3)
+    config = ev.EvalConfig(
+        model=model, size=16, guides=3, reference=2, steps=6, device="cpu", batch=3, repeats=repeats
+    )
     _, guides, _ = ev.held_out(config)
     batched = ev.sdedit_guides(engine, config, guides, 0.5)
     one_by_one = ev.sdedit_guides(engine, ev.EvalConfig(**{**config.__dict__, "batch": 1}), guides, 0.5)
     for a, b in zip(batched, one_by_one, strict=True):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_zero_repeats_is_refused_with_what_is_allowed() -> None:
+    with pytest.raises(BadInput, match="repeats must be at least 1"):
+        ev.evaluate(ev.EvalConfig(repeats=0), engine=object())
