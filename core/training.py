@@ -177,12 +177,20 @@ def diffusion_loss(
 
 
 def snr_weights(prior: Prior, t: torch.Tensor, min_snr: float) -> torch.Tensor:
-    """min(SNR, gamma) / SNR (epsilon) or / (SNR + 1) (v) per timestep; all ones when gamma is 0."""
+    """min(SNR, gamma) / SNR (epsilon) or / (SNR + 1) (v) per timestep; all ones when gamma is 0.
+
+    On a zero terminal SNR schedule the v weight is min(SNR + 1, gamma) / (SNR + 1) instead: the paper's
+    weight is 0 at SNR = 0, so the step at T, which that schedule exists to teach (the picture's overall
+    brightness and colour from pure noise), would never be learned. This one is the plain v loss up to
+    SNR = gamma - 1 and caps the implied x0 weight at gamma above it."""
     if min_snr <= 0:
         return torch.ones(t.shape, device=t.device)
     abar = prior.scheduler.alphas_cumprod.to(t.device)[t]
     snr = abar / (1 - abar)
-    return torch.clamp(snr, max=min_snr) / (snr + 1 if _predicts_v(prior) else snr)
+    if not _predicts_v(prior):
+        return torch.clamp(snr, max=min_snr) / snr
+    floor = 1.0 if prior.scheduler.config.get("rescale_betas_zero_snr", False) else 0.0
+    return torch.clamp(snr + floor, max=min_snr) / (snr + 1)
 
 
 def _predicts_v(prior: Prior) -> bool:

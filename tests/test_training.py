@@ -230,6 +230,20 @@ def test_v_prediction_min_snr_weights_the_x0_error_as_epsilon_does(tmp_path: Pat
     assert torch.allclose(training.snr_weights(v_prior, t, 5.0) * (snr + 1), torch.clamp(snr, max=5.0))
 
 
+def test_zero_terminal_snr_min_snr_still_teaches_the_step_at_t(tmp_path: Path) -> None:
+    config = tiny(tmp_path, 1)
+    config.prior.prediction, config.prior.zero_terminal_snr = "v_prediction", True
+    prior = prior_model.build_prior(config.prior, tmp_path / "build")
+    t = torch.arange(0, 1000, 37).tolist() + [999]
+    t = torch.tensor(t)
+    abar = prior.scheduler.alphas_cumprod[t]
+    snr = abar / (1 - abar)
+    w = training.snr_weights(prior, t, 5.0)
+    assert snr[-1] == 0 and w[-1] == 1  # the paper's min(SNR, gamma) / (SNR + 1) would be 0 here
+    assert torch.allclose(w[snr <= 4], torch.ones(int((snr <= 4).sum())))  # plain v loss up to gamma - 1
+    assert torch.allclose(w * (snr + 1), torch.clamp(snr + 1, max=5.0))
+
+
 def test_v_prediction_fine_tune_of_an_epsilon_run_loads_and_runs(tmp_path: Path) -> None:
     from noisebrush.core.engine import Engine
     from noisebrush.core.requests import SDEditRequest
