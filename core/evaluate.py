@@ -90,9 +90,8 @@ class EvalConfig:
     classifier: str = ""  # "" = the shipped one
     time_size: int = 256  # also time one SDEdit of a guide this size at t0 = 0.5 (0 = skip)
     batch: int = 50  # guides per batched SDEdit run; 1 = one Engine.sdedit call per guide
-    repeats: int = (
-        1  # K, noise-and-denoise cycles per guide: the app's default is 1, SDEdit's official code 3
-    )
+    # K, noise-and-denoise cycles per guide: the app's default is 1, SDEdit's official code uses 3
+    repeats: int = 1
 
 
 @dataclass
