@@ -23,8 +23,7 @@ from PIL import Image
 
 from . import classifier as clf
 from . import scenes
-from .errors import BadInput
-from .requests import SDEditRequest
+from .requests import SDEditRequest, check_repeats
 
 STRENGTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the paper's grid
 
@@ -142,10 +141,7 @@ def evaluate(
         from .engine import Engine
 
         engine = Engine()
-    if config.repeats < 1:
-        raise BadInput(
-            f"repeats must be at least 1 (K, SDEdit's noise-and-denoise cycles), got {config.repeats}"
-        )
+    check_repeats(config.repeats)
     net = clf.load_classifier(Path(config.classifier) if config.classifier else clf.default_classifier_path())
     tell = progress or (lambda what, done: None)
     report = EvalReport(config)

@@ -53,8 +53,7 @@ class SDEditRequest:
             raise BadInput(f"strength must be in [0, 1] (t0 of SDEdit), got {self.strength}")
         if self.steps is not None and not 1 <= self.steps <= 10000:
             raise BadInput(f"steps must be between 1 and 10000, got {self.steps}")
-        if not 1 <= self.repeats <= 100:
-            raise BadInput(f"repeats must be between 1 and 100, got {self.repeats}")
+        check_repeats(self.repeats)
         if not 1 <= self.variations <= 64:
             raise BadInput(f"variations must be between 1 and 64, got {self.variations}")
         if self.guidance is not None and not 0.0 <= self.guidance <= 100.0:
@@ -145,6 +144,12 @@ class LeditsRequest:
             raise BadInput("feather must be >= 0 pixels")
         if not 0 <= self.seed < 2**63:
             raise BadInput(f"seed must be in [0, 2^63), got {self.seed}")
+
+
+def check_repeats(repeats: int) -> None:
+    """K of SDEdit (noise to t0 and denoise again, K times): one rule for requests and the evaluation."""
+    if not 1 <= repeats <= 100:
+        raise BadInput(f"repeats must be between 1 and 100, got {repeats}")
 
 
 def _check_image(img: np.ndarray, name: str) -> None:

@@ -130,6 +130,7 @@ def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path, repeat
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
-def test_zero_repeats_is_refused_with_what_is_allowed() -> None:
-    with pytest.raises(BadInput, match="repeats must be at least 1"):
-        ev.evaluate(ev.EvalConfig(repeats=0), engine=object())
+@pytest.mark.parametrize("repeats", [0, 101])
+def test_repeats_out_of_range_are_refused_with_what_is_allowed(repeats: int) -> None:
+    with pytest.raises(BadInput, match=f"repeats must be between 1 and 100, got {repeats}"):
+        ev.evaluate(ev.EvalConfig(repeats=repeats), engine=object())
