@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .prior_model import PREDICTIONS, export_prior
-from .training import TrainConfig, config_from_json, train
+from .training import LR_DECAYS, TrainConfig, config_from_json, train
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -36,6 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"training crop size in pixels, multiple of 8 (default {d.size})",
     )
     p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW learning rate (default {d.lr})")
+    p.add_argument(
+        "--lr-decay",
+        choices=LR_DECAYS,
+        default=d.lr_decay,
+        help="after the warm-up: keep the rate (constant, the default) or bring it to 0 at --steps (cosine)",
+    )
     p.add_argument("--ema-decay", type=float, default=d.ema_decay, help=f"EMA decay (default {d.ema_decay})")
     p.add_argument(
         "--min-snr",
@@ -102,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         batch=args.batch,
         steps=args.steps,
         lr=args.lr,
+        lr_decay=args.lr_decay,
         ema_decay=args.ema_decay,
         min_snr=args.min_snr,
         cfg_dropout=args.cfg_dropout,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import shutil
 import signal
@@ -31,6 +32,7 @@ from .images import flatten, load_image
 from .prior_model import Prior, PriorConfig, build_prior, prompt_context, sample, save_prior
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+LR_DECAYS = ("constant", "cosine")
 
 
 @dataclass
@@ -44,6 +46,7 @@ class TrainConfig:
     steps: int = 4000
     lr: float = 5e-4
     warmup: int = 100
+    lr_decay: str = "constant"  # or "cosine": from lr after the warm-up down to 0 at `steps`
     ema_decay: float = 0.998
     min_snr: float = 0.0  # > 0: Min-SNR-gamma loss weights (Hang et al. 2023), e.g. 5; 0: DDPM's plain loss
     cfg_dropout: float = 0.15  # share of empty prompts, so the unconditional prediction is learned too
@@ -238,6 +241,8 @@ def train(
     config: TrainConfig, progress: bool = True, on_checkpoint: Callable[[Path], None] | None = None
 ) -> TrainResult:
     """Train (or resume) the prior described by `config`; checkpoints go to `config.out/checkpoints/step-N/`."""
+    if config.lr_decay not in LR_DECAYS:
+        raise BadInput(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {config.lr_decay!r}")
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
@@ -269,7 +274,7 @@ def train(
             images, words = data.batch(rng)
             prompts = captions(words, rng, config.word_keep, config.cfg_dropout)
             for group in optimiser.param_groups:
-                group["lr"] = config.lr * min(1.0, (step + 1) / max(config.warmup, 1))
+                group["lr"] = learning_rate(config, step)
             loss = diffusion_loss(prior, to_tensor(images).to(device), prompts, generator, config.min_snr)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -288,6 +293,20 @@ def train(
             last = save_checkpoint(out, step, config, prior, optimiser, ema, loss_avg)
     bar.close()
     return TrainResult(step, loss_avg, time.time() - started, last)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The rate for optimiser step `step` (0-based): a linear warm-up, then constant or a cosine decay to 0.
+
+    A constant rate is what a run that may be extended wants; decaying it at the end of a run (or in a
+    fine-tune started with --init-from) settles the weights in the basin the constant rate hovers over.
+    """
+    warm = min(1.0, (step + 1) / max(config.warmup, 1))
+    if config.lr_decay == "constant" or step < config.warmup:
+        return config.lr * warm
+    span = max(config.steps - config.warmup, 1)
+    progress = min(1.0, (step - config.warmup) / span)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def ema_prior(prior: Prior, ema: Ema) -> Prior:

@@ -311,3 +311,32 @@ def test_zero_terminal_snr_run_samples_from_pure_noise_through_the_engine(tmp_pa
 def test_init_from_a_folder_without_weights_says_what_it_needs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected one unet/\\*.safetensors, found 0"):
         training.train(tiny(tmp_path / "run", 1, init_from=str(tmp_path / "missing")), progress=False)
+
+
+def test_cosine_decay_warms_up_then_falls_to_zero_at_the_last_step() -> None:
+    config = training.TrainConfig(lr=1e-3, warmup=10, steps=110, lr_decay="cosine")
+    rates = [training.learning_rate(config, s) for s in range(config.steps)]
+    assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
+    assert rates[10] == pytest.approx(1e-3)
+    assert rates[60] == pytest.approx(5e-4)  # half-way through the decay
+    assert all(a >= b for a, b in zip(rates[9:-1], rates[10:], strict=True))
+    assert rates[-1] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 99 / 100)))
+    constant = training.TrainConfig(lr=1e-3, warmup=10, steps=110)
+    assert [training.learning_rate(constant, s) for s in (9, 50, 109)] == [1e-3] * 3
+
+
+def test_cosine_run_is_saved_resumed_and_refused_when_unknown(tmp_path: Path) -> None:
+    from noisebrush.core import cli_train
+    from noisebrush.core.errors import BadInput
+
+    parser = argparse.ArgumentParser()
+    cli_train.add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "run"
+    args = parser.parse_args(["train", "--out", str(out), "--lr-decay", "cosine", "--steps", "4"])
+    assert cli_train.config_from_args(args).lr_decay == "cosine"
+    training.train(tiny(out, 2, lr_decay="cosine"), progress=False)
+    resumed = parser.parse_args(["train", "--out", str(out), "--steps", "3"])
+    assert cli_train.config_from_args(resumed).lr_decay == "cosine"  # the run's own schedule
+    with pytest.raises(BadInput, match="constant, cosine"):
+        training.train(tiny(tmp_path / "bad", 2, lr_decay="step"), progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
