@@ -89,7 +89,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     g.add_argument(
         "--concepts", help="concept words, comma-separated (default: every classifier word the model knows)"
     )
-    g.add_argument("--scale", type=float, help=f"concept scale (default {e.scale})")
+    g.add_argument(
+        "--scale", type=float, help="concept scale (default: the model's own, as `noisebrush ledits`)"
+    )
     g.add_argument("--threshold", type=float, help=f"SEGA threshold quantile (default {e.threshold})")
     g.add_argument("--warmup", type=int, help=f"steps before concepts apply (default {e.warmup})")
     g.add_argument(

@@ -7,8 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
-from .requests import DEVICES, Concept, LeditsRequest
+from .requests import CONCEPT_SCALE, DEVICES, Concept, LeditsRequest
 
+SCALE_HELP = (
+    "a concept to {} (repeatable); SCALE defaults to the model's default_concept_scale "
+    f"(noisebrush.json), {CONCEPT_SCALE:g} when it sets none"
+)
 _DEFAULT = Concept("_")  # the request's defaults, so the CLI and the GUI share one set
 
 
@@ -21,14 +25,14 @@ def add_parser(subparsers: Any) -> None:
         "-o", "--output", type=Path, required=True, help="output file (or a folder: OUT/<name>.png)"
     )
     p.add_argument(
-        "--add", action="append", default=[], metavar="CONCEPT[:SCALE]", help="a concept to add (repeatable)"
+        "--add", action="append", default=[], metavar="CONCEPT[:SCALE]", help=SCALE_HELP.format("add")
     )
     p.add_argument(
         "--remove",
         action="append",
         default=[],
         metavar="CONCEPT[:SCALE]",
-        help="a concept to remove (repeatable)",
+        help=SCALE_HELP.format("remove"),
     )
     p.add_argument(
         "--threshold",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class LeditsEvalConfig:
     size: int = 64
     images: int = 100
     concepts: tuple[str, ...] = ()  # () = every classifier word the model knows
-    scale: float = _CONCEPT.scale
+    scale: float | None = _CONCEPT.scale  # None: the model's default_concept_scale, as the CLI and app use
     threshold: float = _CONCEPT.threshold
     warmup: int = _CONCEPT.warmup
     steps: int | None = None  # None: the prior's default, at most 100 (as `noisebrush ledits`)
@@ -184,6 +184,8 @@ def evaluate_ledits(
 
         engine = Engine()
     net = clf.load_classifier(Path(config.classifier) if config.classifier else clf.default_classifier_path())
+    if config.scale is None:
+        config = replace(config, scale=engine.concept_scale(config.model))  # so the report names it
     words = choose_concepts(config, net.config.vocabulary, engine.vocabulary(config.model))
     index = {w: i for i, w in enumerate(net.config.vocabulary)}
     tell = progress or (lambda what, done: None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -103,6 +104,8 @@ def ledits(
 ) -> np.ndarray:
     """Run one LEDITS request: (cached) edit-friendly inversion, SEGA regeneration, pixel-space composite."""
     check_prior(prior, req)
+    scale = prior.default_concept_scale  # for concepts that leave theirs unset
+    req = replace(req, concepts=[c if c.scale is not None else replace(c, scale=scale) for c in req.concepts])
     if req.mask is not None and not (req.mask > 0).any():
         return req.image.copy()  # nothing may change
     rgb = flatten(req.image)  # transparent paint sits on white paper

@@ -10,6 +10,7 @@ from pathlib import Path
 from noisebrush.resources import ROOT as RESOURCES
 
 from .errors import BadInput
+from .requests import CONCEPT_SCALE
 
 BUNDLED = RESOURCES / "models"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -38,6 +39,11 @@ def model_settings(path: Path) -> dict:
     (single files, folders from elsewhere). Read without loading any weights."""
     settings = path / "noisebrush.json"
     return json.loads(settings.read_text()) if path.is_dir() and settings.exists() else {}
+
+
+def concept_scale(settings: dict) -> float:
+    """The SEGA scale for concepts that leave theirs unset, from a model's `noisebrush.json` settings."""
+    return float(settings.get("default_concept_scale", CONCEPT_SCALE))
 
 
 def resolve_model(name: str) -> Path:

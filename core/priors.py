@@ -20,7 +20,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from .errors import BadInput
-from .models import model_settings
+from .models import concept_scale, model_settings
 
 # Only these libraries may be named by a model_index.json: no remote or custom code is ever imported.
 _LIBRARIES = {"diffusers", "transformers"}
@@ -136,6 +136,10 @@ class Prior:
     @property
     def default_guidance(self) -> float:
         return float(self.settings.get("default_guidance", 7.5 if self.takes_text else 1.0))
+
+    @property
+    def default_concept_scale(self) -> float:
+        return concept_scale(self.settings)
 
     def new_scheduler(self) -> Any:
         return self.scheduler_class.from_config(self.scheduler_config)

@@ -10,6 +10,9 @@ from .errors import BadInput
 
 DEFAULT_STRENGTH = 0.5  # SDEdit's t0; the paper finds 0.3-0.6 works for reasonable guides (REFERENCE 1).
 DEVICES = ("auto", "cpu", "cuda")
+# SEGA's concept scale when neither the request nor the model sets one: LEDITS++'s default on Stable
+# Diffusion. A model whose concepts need more (the bundled prior) says so in noisebrush.json.
+CONCEPT_SCALE = 7.0
 
 
 @dataclass
@@ -72,9 +75,16 @@ class Concept:
 
     text: str
     remove: bool = False
-    scale: float = 7.0
+    scale: float | None = None  # None: the model's default_concept_scale (CONCEPT_SCALE unless it sets one)
     threshold: float = 0.95  # keep elements of |psi| above this quantile
     warmup: int = 2  # steps without this concept's guidance
+
+    @property
+    def signed_scale(self) -> float:
+        """What SEGA multiplies this concept's direction by: negative to remove it."""
+        if self.scale is None:
+            raise ValueError(f"concept {self.text!r} has no scale; give it the model's default first")
+        return -self.scale if self.remove else self.scale
 
 
 @dataclass
@@ -125,7 +135,7 @@ class LeditsRequest:
                 raise BadInput("a concept needs a word or phrase")
             if not 0.0 < c.threshold < 1.0:
                 raise BadInput(f"concept threshold must be in (0, 1), got {c.threshold}")
-            if not 0.0 <= c.scale <= 100.0:
+            if c.scale is not None and not 0.0 <= c.scale <= 100.0:
                 raise BadInput(f"concept scale must be in [0, 100], got {c.scale}; remove negates it")
             if c.warmup < 0:
                 raise BadInput(f"concept warm-up must be >= 0 steps, got {c.warmup}")

@@ -75,7 +75,7 @@ def sega_guidance(
     total = torch.zeros_like(eps_uncond)
     active = torch.zeros_like(eps_uncond)
     for eps_c, c in zip(eps_concepts, concepts, strict=True):
-        psi = (eps_c - eps_uncond) * (-c.scale if c.remove else c.scale)
+        psi = (eps_c - eps_uncond) * c.signed_scale
         if mask is not None:
             psi = psi * mask
         psi = threshold(psi, c.threshold, over)

@@ -46,6 +46,16 @@ class EngineHolder:
             self._vocab[model] = self.get().vocabulary(model)
         return self._vocab[model]
 
+    def concept_scale(self, model: str) -> float:
+        """The model's SEGA scale for new concepts: a small JSON read, no torch, so fine on the GUI thread."""
+        from noisebrush.core.errors import BadInput
+        from noisebrush.core.models import concept_scale, model_settings, resolve_model
+
+        try:
+            return concept_scale(model_settings(resolve_model(model)))
+        except (BadInput, OSError, ValueError):  # unknown or unreadable model: the run will say why
+            return concept_scale({})
+
 
 def list_model_choices() -> list[ModelChoice]:
     """Models the engine can find, the bundled `default` first; `default` alone if none are found."""

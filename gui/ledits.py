@@ -10,7 +10,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
 from noisebrush.core.errors import BadInput
-from noisebrush.core.requests import Concept, LeditsRequest
+from noisebrush.core.requests import CONCEPT_SCALE, Concept, LeditsRequest
 
 from .commands import AddLayerCommand
 from .document import Document
@@ -27,7 +27,7 @@ RERUN_DELAY_MS = 350
 class ConceptSetting:
     text: str
     remove: bool = False
-    scale: float = 7.0
+    scale: float = CONCEPT_SCALE
 
 
 @dataclass
@@ -87,7 +87,10 @@ class LeditsController(QObject):
 
     # --- concepts -----------------------------------------------------------------------------
 
-    def add_concept(self, text: str, remove: bool = False, scale: float = 7.0) -> None:
+    def add_concept(self, text: str, remove: bool = False, scale: float | None = None) -> None:
+        """A new concept starts at the model's own scale (its noisebrush.json), LEDITS++'s 7 if it sets none."""
+        if scale is None:
+            scale = self.engines.concept_scale(self.options.model)
         self.options.concepts.append(ConceptSetting(text.strip(), remove, scale))
         self.concepts_changed.emit()
 

@@ -548,3 +548,30 @@ def test_bundled_prior_inversion_and_edit(engine):
         assert edited.shape == img.shape and not np.array_equal(edited, img)
         with pytest.raises(BadInput, match="does not know"):
             engine.ledits(LeditsRequest(image=img, model="default", concepts=[Concept("zzqx")], device="cpu"))
+
+
+def test_a_concept_without_a_scale_takes_the_models_own(sd_model, engine, tmp_path):
+    """A model's noisebrush.json may set default_concept_scale (the bundled prior's concepts need more
+    than Stable Diffusion's 7); a concept that gives its own scale keeps it."""
+    import json
+    import shutil
+
+    from noisebrush.core.requests import CONCEPT_SCALE
+
+    model = tmp_path / "sd-with-settings"
+    shutil.copytree(sd_model, model)
+    (model / "noisebrush.json").write_text(json.dumps({"default_concept_scale": 3.0}))
+    kw = dict(image=photo(32, 32, seed=4), model=str(model), steps=6, skip=0.2, device="cpu")
+
+    def edit(scale: float | None) -> np.ndarray:
+        return engine.ledits(
+            LeditsRequest(**kw, concepts=[Concept("cat", scale=scale, threshold=0.5, warmup=0)])
+        )
+
+    unset = edit(None)
+    assert np.array_equal(unset, edit(3.0))
+    assert not np.array_equal(unset, edit(CONCEPT_SCALE))
+    assert engine.concept_scale(str(model)) == 3.0
+    assert engine.concept_scale(str(sd_model)) == CONCEPT_SCALE
+    with pytest.raises(ValueError, match="no scale"):
+        _ = Concept("cat").signed_scale  # SEGA is never handed an unresolved scale

@@ -123,13 +123,16 @@ def test_ledits_slider_reruns_and_replaces_the_result(qtbot, window, fake_engine
     doc = window.doc
     ctl = window.ledits
     ctl.add_concept("cat")
+    # A new concept starts at the model's own scale: the bundled prior's noisebrush.json asks for more than 7.
+    assert ctl.options.concepts[0].scale == window.engines.concept_scale("default") > 7.0
+    assert window.engines.concept_scale("no/such/model") == 7.0
     assert ctl.apply()
     assert _wait_done(qtbot, ctl) == "done"
     assert len(doc.layers) == 3 and doc.layers[2].name == "LEDITS +cat"
     made = doc.layers[2]
     first = made.pixels.copy()
     calls = len(fake_engine.calls)
-    window.ledits_panel.rows[0].scale.setValue(120)  # 12.0: re-runs after the slider settles
+    window.ledits_panel.rows[0].scale.setValue(40)  # 4.0: re-runs after the slider settles
     qtbot.waitUntil(lambda: len(fake_engine.calls) > calls, timeout=5000)
     _wait_done(qtbot, ctl)
     assert len(doc.layers) == 3 and doc.layers[2] is made
