@@ -17,6 +17,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .errors import BadInput
+from .priors import rescale_guidance
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -232,6 +233,9 @@ def prompt_context(prior: Prior, prompts: list[str]) -> torch.Tensor:
 # KID 48.8 against 57.4. An undertrained pixel model's noise estimates are least accurate at high noise, and
 # ancestral sampling re-injects fresh noise there at every step.
 SAMPLER = DDIMScheduler
+# Lin et al. 2024 pair a zero terminal SNR schedule with guidance rescaling at phi = 0.7; without it v5's
+# training previews showed night prompts as coloured noise at the preview guidance of 3 (docs/PRIOR.md).
+ZERO_SNR_RESCALE = 0.7
 
 
 def sampler_for(config: dict) -> DDIMScheduler:
@@ -313,13 +317,18 @@ def sample(
     steps: int = 50,
     guidance: float = 3.0,
     generator: torch.Generator | None = None,
+    rescale: float | None = None,
 ) -> torch.Tensor:
     """Deterministic DDIM sampling (Song et al. 2021, eq. 12 with eta = 0), the saved prior's sampler, with
-    classifier-free guidance (Ho & Salimans 2022): out = out_uncond + guidance * (out_cond - out_uncond).
-    Returns (B, 3, H, W) in [0, 1].
+    classifier-free guidance (Ho & Salimans 2022): out = out_uncond + guidance * (out_cond - out_uncond),
+    rescaled by `rescale` (None: the prior's `guidance_rescale`, else ZERO_SNR_RESCALE on a zero terminal SNR
+    schedule, as the engine samples an exported prior). Returns (B, 3, H, W) in [0, 1].
 
     Used for training previews and as a reference; the app samples through the engine.
     """
+    if rescale is None:
+        zero_snr = bool(prior.scheduler.config.get("rescale_betas_zero_snr"))
+        rescale = float(prior.meta.get("guidance_rescale", ZERO_SNR_RESCALE if zero_snr else 0.0))
     device = prior.device
     ddim = sampler_for(prior.scheduler.config)
     ddim.set_timesteps(steps)
@@ -329,7 +338,8 @@ def sample(
     for t in ddim.timesteps:
         out = prior.unet(torch.cat([x, x]), t, torch.cat([uncond, cond])).sample
         out_u, out_c = out.chunk(2)  # epsilon or v: guidance is linear in either
-        x = ddim.step(out_u + guidance * (out_c - out_u), t, x).prev_sample
+        guided = rescale_guidance(out_u + guidance * (out_c - out_u), out_c, rescale)
+        x = ddim.step(guided, t, x).prev_sample
     return ((x + 1) / 2).clamp(0, 1)
 
 

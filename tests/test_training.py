@@ -307,6 +307,16 @@ def test_zero_terminal_snr_run_samples_from_pure_noise_through_the_engine(tmp_pa
         (out,) = Engine().sdedit(SDEditRequest(guide=guide, model=str(folder), strength=strength, steps=5))
         assert out.shape == (16, 16, 3)
 
+    # Its training previews rescale guidance as Lin et al. pair with this schedule (and as the engine does).
+    prior = prior_model.load_prior(folder)
+
+    def preview(rescale: float | None) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(0)
+        return prior_model.sample(prior, ["lake"], 16, 16, 3, 3.0, gen, rescale=rescale)
+
+    assert torch.equal(preview(None), preview(prior_model.ZERO_SNR_RESCALE))
+    assert not torch.equal(preview(None), preview(0.0))
+
 
 def test_init_from_a_folder_without_weights_says_what_it_needs(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="expected one unet/\\*.safetensors, found 0"):
