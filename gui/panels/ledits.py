@@ -154,6 +154,7 @@ class LeditsPanel(QWidget):
     def _rebuild(self) -> None:
         for r in self.rows:
             self.rows_box.removeWidget(r)
+            r.hide()  # deleteLater waits for the event loop; until then the old row would paint over the panel
             r.deleteLater()
         self.rows = [ConceptRow(self.ctl, i, self.words) for i in range(len(self.ctl.options.concepts))]
         for r in self.rows:

@@ -166,3 +166,15 @@ def test_bundled_prior_generates_a_layer(qtbot, window):
     window.sdedit.generate()
     assert _wait_done(qtbot, window.sdedit, 600000) == "done"
     assert window.doc.layers[-1].name.startswith("SDEdit")
+
+
+def test_ledits_panel_shows_one_row_per_concept(qtbot, window):
+    from noisebrush.gui.panels.ledits import ConceptRow
+
+    ctl = window.ledits
+    for word in ("snow", "day", "fog"):
+        ctl.add_concept(word)
+    ctl.remove_concept(1)
+    # Rows replaced by a rebuild must not linger on screen until Qt gets round to deleting them.
+    shown = [r for r in window.ledits_panel.findChildren(ConceptRow) if not r.isHidden()]
+    assert [r.word.currentText() for r in shown] == ["snow", "fog"]
