@@ -14,7 +14,7 @@ from .errors import BadInput
 from .images import flatten
 from .ledits import InversionCache, ledits
 from .masks import Box, composite, feather, model_mask, pad_to_multiple, paste, work_box
-from .models import concept_scale, model_settings, resolve_model
+from .models import model_concept_scale, model_settings, resolve_model
 from .priors import Prior, compile_prior, load_prior, to_uint8
 from .progress import Progress, ProgressCallback
 from .requests import LeditsRequest, SDEditRequest
@@ -69,7 +69,7 @@ class Engine:
 
     def concept_scale(self, model: str) -> float:
         """The model's SEGA scale for concepts that leave theirs unset; read without loading the weights."""
-        return concept_scale(model_settings(resolve_model(model)))
+        return model_concept_scale(model)
 
     # -- SDEdit --------------------------------------------------------------------------------
     def sdedit(self, req: SDEditRequest, callback: ProgressCallback | None = None) -> list[np.ndarray]:

@@ -46,6 +46,11 @@ def concept_scale(settings: dict) -> float:
     return float(settings.get("default_concept_scale", CONCEPT_SCALE))
 
 
+def model_concept_scale(name: str) -> float:
+    """`concept_scale` of a --model argument, read without loading any weights (or importing torch)."""
+    return concept_scale(model_settings(resolve_model(name)))
+
+
 def resolve_model(name: str) -> Path:
     """A --model argument to a folder or single file on disk, without touching the network.
 

@@ -49,10 +49,10 @@ class EngineHolder:
     def concept_scale(self, model: str) -> float:
         """The model's SEGA scale for new concepts: a small JSON read, no torch, so fine on the GUI thread."""
         from noisebrush.core.errors import BadInput
-        from noisebrush.core.models import concept_scale, model_settings, resolve_model
+        from noisebrush.core.models import concept_scale, model_concept_scale
 
         try:
-            return concept_scale(model_settings(resolve_model(model)))
+            return model_concept_scale(model)
         except (BadInput, OSError, ValueError):  # unknown or unreadable model: the run will say why
             return concept_scale({})
 
