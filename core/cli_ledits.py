@@ -57,6 +57,13 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--momentum", type=float, default=0.3, help="SEGA momentum scale (0 = none)")
     p.add_argument("--momentum-beta", type=float, default=0.6, help="SEGA momentum decay")
     p.add_argument("--mask", type=Path, help="white = may change, black = kept exactly; grey blends")
+    p.add_argument(
+        "--work-size",
+        type=int,
+        metavar="PX",
+        help="edit a larger image at this longest side and carry the change up to full size "
+        "(default: the model's own, 64 for the bundled prior; 0 = always the full size)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--model",
@@ -102,6 +109,7 @@ def build_request(args: argparse.Namespace, image: Any, mask: Any) -> LeditsRequ
         momentum_beta=args.momentum_beta,
         seed=args.seed,
         device=args.device,
+        work_size=args.work_size,
     )
 
 

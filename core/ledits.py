@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import BadInput
 from .images import flatten
@@ -108,6 +109,78 @@ def ledits(
     req = replace(req, concepts=[c if c.scale is not None else replace(c, scale=scale) for c in req.concepts])
     if req.mask is not None and not (req.mask > 0).any():
         return req.image.copy()  # nothing may change
+    work = prior.ledits_work_size if req.work_size is None else req.work_size
+    if work and max(req.image.shape[:2]) > work:
+        return _carried_up(prior, req, work, cache, callback)
+    return _ledits(prior, req, cache, callback)
+
+
+def _carried_up(
+    prior: Prior,
+    req: LeditsRequest,
+    work: int,
+    cache: InversionCache | None,
+    callback: ProgressCallback | None,
+) -> np.ndarray:
+    """Edit an area-downscaled copy whose longest side is `work`, then add the upscaled change to the full image.
+
+    Unchanged parts keep every full-resolution pixel (the inversion is exact, so no concept means no change),
+    and the model sees the image at the scale it knows instead of tiling its small-image structure over it.
+    """
+    rgb = flatten(req.image)
+    h, w = rgb.shape[:2]
+    factor = work / max(h, w)
+    small_size = (max(8, round(h * factor)), max(8, round(w * factor)))
+    small = to_uint8(_resize(_unit(rgb), small_size, "area"))[0]
+    small_mask = None
+    if req.mask is not None:
+        small_mask = _resize(torch.from_numpy(req.mask.astype(np.float32))[None, None], small_size, "area")[
+            0, 0
+        ]
+    sub = replace(
+        req, image=small, mask=None if small_mask is None else small_mask.numpy(), feather=0, work_size=0
+    )
+
+    def carry(edited: np.ndarray) -> np.ndarray:
+        change = _unit(edited) - _unit(small)
+        return to_uint8(_unit(rgb) + _resize(change, (h, w), "bicubic"))[0]
+
+    def preview(p: Progress) -> np.ndarray:
+        small_preview = p.preview()
+        assert small_preview is not None  # _ledits' reports always render
+        full = carry(small_preview)
+        return full if req.mask is None else composite(rgb, full, req.mask.astype(np.float32))
+
+    def report(p: Progress) -> None:
+        assert callback is not None
+        callback(replace(p, box=(0, 0, w, h), _render=lambda: preview(p)))
+
+    edited = carry(_ledits(prior, sub, cache, report if callback else None))
+    if req.mask is None:
+        return edited
+    out = req.image.copy()
+    paste(out, edited, feather(req.mask.astype(np.float32), req.feather))
+    return out
+
+
+def _unit(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) to float (1, 3, H, W) in [-1, 1], the scale `to_uint8` reads."""
+    return torch.from_numpy(np.array(rgb, np.float32)).permute(2, 0, 1)[None].div(127.5).sub(1.0)
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    if mode == "area":  # a box average: no aliasing on the way down
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def _ledits(
+    prior: Prior,
+    req: LeditsRequest,
+    cache: InversionCache | None,
+    callback: ProgressCallback | None,
+) -> np.ndarray:
+    """One LEDITS run at the image's own size, scales resolved."""
     rgb = flatten(req.image)  # transparent paint sits on white paper
     h, w = rgb.shape[:2]
     pixels = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(prior.device)

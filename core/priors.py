@@ -141,6 +141,12 @@ class Prior:
     def default_concept_scale(self) -> float:
         return concept_scale(self.settings)
 
+    @property
+    def ledits_work_size(self) -> int:
+        """Longest side LEDITS edits at by default (0: any size). A pixel prior trained on small images
+        repeats its training-size structure when it regenerates a larger one, so it edits at its own scale."""
+        return int(self.settings.get("ledits_work_size", 0))
+
     def new_scheduler(self) -> Any:
         return self.scheduler_class.from_config(self.scheduler_config)
 

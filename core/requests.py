@@ -112,6 +112,9 @@ class LeditsRequest:
     seed: int = 0
     device: str = "auto"
     feather: int = 8
+    # Longest side the edit runs at; a larger image is edited at that size and the change carried up to its
+    # full size (core/ledits.py). None: the model's own `ledits_work_size`; 0: always the full size.
+    work_size: int | None = None
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
@@ -154,6 +157,8 @@ class LeditsRequest:
             raise BadInput("feather must be >= 0 pixels")
         if not 0 <= self.seed < 2**63:
             raise BadInput(f"seed must be in [0, 2^63), got {self.seed}")
+        if self.work_size is not None and self.work_size != 0 and not 8 <= self.work_size <= 16384:
+            raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {self.work_size}")
 
 
 def check_repeats(repeats: int) -> None:

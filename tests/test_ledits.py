@@ -4,6 +4,7 @@ the CLI refuses bad input, and the result matches diffusers' LEDITS++ where the 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from noisebrush.core.cli import main
 from noisebrush.core.errors import BadInput, Cancelled
 from noisebrush.core.inversion import edit_schedule, invert
 from noisebrush.core.ledits import InversionCache, _encode, ledits
+from noisebrush.core.progress import Progress
 from noisebrush.core.requests import Concept, LeditsRequest
 from noisebrush.core.sega import quantile, sega, sega_guidance, threshold
 from tests.conftest import BUNDLED, needs_bundled
@@ -373,6 +375,7 @@ def files(tmp_path, box_mask):
         (["--skip", "1"], r"skip must be in \[0, 1\)"),
         (["--mask", "{tmp}/small_mask.png"], "mask is 10x10 but the image is 56x40"),
         (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--work-size", "4"], "work size must be 0 .the full size. or 8 to 16384 pixels, got 4"),
         (["--add", "cat"], "takes no text"),  # found once the model is known, still before any output
         (["--previews", "{tmp}/photo.png"], "is a file"),
         (["--input", "{tmp}/text.png"], "not an image"),
@@ -575,3 +578,70 @@ def test_a_concept_without_a_scale_takes_the_models_own(sd_model, engine, tmp_pa
     assert engine.concept_scale(str(sd_model)) == CONCEPT_SCALE
     with pytest.raises(ValueError, match="no scale"):
         _ = Concept("cat").signed_scale  # SEGA is never handed an unresolved scale
+
+
+# -- images larger than the model's work size -------------------------------------------------------
+def _with_settings(model: Path, tmp_path: Path, **settings: object) -> str:
+    import json
+    import shutil
+
+    copy = tmp_path / f"{model.name}-settings"
+    shutil.copytree(model, copy)
+    (copy / "noisebrush.json").write_text(json.dumps(settings))
+    return str(copy)
+
+
+def _unet_sizes(engine, model: str) -> tuple[list[tuple[int, int]], object]:
+    sizes: list[tuple[int, int]] = []
+    unet = engine.prior(model, "cpu").unet
+    handle = unet.register_forward_pre_hook(lambda _m, args: sizes.append(tuple(args[0].shape[-2:])))
+    return sizes, handle
+
+
+def test_a_large_image_is_edited_at_the_models_work_size_and_carried_up(ddpm_model, engine, tmp_path):
+    """A pixel prior trained on small images repeats its small-scale structure over a large one, so it
+    edits a downscaled copy and adds the upscaled change; with nothing to change, the input comes back."""
+    model = _with_settings(ddpm_model, tmp_path, ledits_work_size=32)
+    img = photo(48, 80, seed=5)
+    sizes, handle = _unet_sizes(engine, model)
+    try:
+        out = engine.ledits(LeditsRequest(image=img, model=model, steps=20, device="cpu"))
+        small = set(sizes)
+        sizes.clear()
+        engine.ledits(LeditsRequest(image=img, model=model, steps=20, device="cpu", work_size=0))
+        full = set(sizes)
+    finally:
+        handle.remove()
+    assert out.shape == img.shape and psnr(out, img) >= 45.0
+    assert small == {(20, 32)}  # 80 -> 32 across, 48 -> 19 down, padded to this UNet's multiple of 4
+    assert full == {(48, 80)}
+
+
+def test_a_carried_up_edit_keeps_outside_the_mask_and_previews_the_full_image(
+    sd_model, engine, tmp_path, box_mask
+):
+    model = _with_settings(sd_model, tmp_path, ledits_work_size=32)
+    img = photo(40, 56, seed=6)
+    seen: list[Progress] = []
+    req = LeditsRequest(
+        image=img,
+        model=model,
+        steps=8,
+        skip=0.2,
+        concepts=[Concept("cat", scale=8.0, threshold=0.5, warmup=0)],
+        mask=box_mask,
+        device="cpu",
+    )
+    out = engine.ledits(req, callback=seen.append)
+    assert np.array_equal(out[box_mask == 0], img[box_mask == 0])
+    assert not np.array_equal(out[box_mask > 0], img[box_mask > 0])
+    assert seen and all(p.box == (0, 0, 56, 40) for p in seen)
+    last = seen[-1].preview()
+    assert last is not None and last.shape == img.shape
+    assert np.array_equal(last[box_mask == 0], img[box_mask == 0])
+
+
+@pytest.mark.parametrize("size", [-1, 4, 20000])
+def test_work_size_outside_its_range_is_refused(size):
+    with pytest.raises(BadInput, match="work size must be 0"):
+        LeditsRequest(image=photo(), work_size=size).validate()
