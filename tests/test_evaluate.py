@@ -98,8 +98,31 @@ def test_protocol_runs_and_reports_a_table(tiny_classifier: Path) -> None:
     assert by_name["SDEdit t0 = 0.5"].kid == pytest.approx(by_name["stroke paintings (the guides)"].kid)
     assert by_name["SDEdit t0 = 0.5"].l2 == 0.0
     assert set(report.concepts) == {"lake", "sun"}
+    assert set(report.concept_recall) <= {"lake", "sun"}
     table = ev.to_markdown(report)
     assert "| images | KID x 10^3 |" in table and "| lake |" in table
+    assert "shown in held-out scenes with it" in table
+
+
+def test_concept_recall_judges_only_the_scenes_drawn_with_the_word(
+    tiny_classifier: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A classifier that sees exactly what each scene was drawn with, except `sun` in one scene."""
+    config = ev.EvalConfig(size=32, reference=30, classifier=str(tiny_classifier))
+    reference = ev._held_out_scenes(config.seed + 1, config.reference, config.size)
+    net = clf.load_classifier(tiny_classifier)
+    vocab = net.config.vocabulary
+    truth = np.array([[float(w in s.concepts) for w in vocab] for s in reference])
+    with_sun = [i for i, s in enumerate(reference) if "sun" in s.concepts]
+    assert len(with_sun) >= 2
+    truth[with_sun[0], vocab.index("sun")] = 0.2  # missed once
+    monkeypatch.setattr(ev.clf, "probabilities", lambda _net, images: truth[: len(images)])
+
+    recall = ev.concept_recall(net, config, vocab)
+    assert recall["sun"] == pytest.approx(1 - 1 / len(with_sun))
+    drawn = {w for s in reference for w in s.concepts}
+    assert set(recall) == drawn & set(vocab)
+    assert all(recall[w] == 1.0 for w in recall if w != "sun")
 
 
 def test_classifier_round_trips(tmp_path: Path, tiny_classifier: Path) -> None:
