@@ -288,7 +288,7 @@ def concept_accuracy(
 def concept_recall(net: clf.ConceptNet, config: EvalConfig, words: list[str]) -> dict[str, float]:
     """For each word: the share of held-out reference scenes drawn with it that the classifier says show it.
 
-    The ceiling of `concept_accuracy`: a word drawn small, dark or in fog is missed on real scenes too.
+    What `concept_accuracy` would give real scenes: a word drawn small, dark or in fog is missed there too.
     """
     reference = _held_out_scenes(config.seed + 1, config.reference, config.size)
     p = clf.probabilities(net, [s.image for s in reference])
@@ -339,7 +339,7 @@ def to_markdown(report: EvalReport) -> str:
             "",
             f"Concept accuracy ({c.per_concept} samples per word from pure noise, prompt = the word, "
             "shown if the classifier's probability > 0.5). Beside it, the same judgement on the held-out "
-            "reference scenes drawn with the word: the classifier's own recall, the most a prior can score:",
+            "reference scenes drawn with the word (the classifier's own recall: what real scenes score):",
             "",
             "| concept | shown in prompted samples | shown in held-out scenes with it |",
             "|---|---:|---:|",

@@ -52,6 +52,17 @@ class Conditioning:
     guidance: float = 1.0
     cfg: bool = False
     rescale: float = 0.0  # phi of guidance rescaling (Lin et al. 2024, Algorithm 2); 0 = plain guidance
+    # Timesteps [lo, hi] where guidance applies (Kynkaanniemi et al. 2024); elsewhere the prompt's own
+    # prediction is the output and the unconditional half is not run. None: every step.
+    interval: tuple[float, float] | None = None
+
+    def guides_at(self, t: torch.Tensor | float) -> bool:
+        if not self.cfg:
+            return False
+        if self.interval is None:
+            return True
+        step = float(t.max()) if isinstance(t, torch.Tensor) else float(t)
+        return self.interval[0] <= step <= self.interval[1]
 
 
 def rescale_guidance(guided: torch.Tensor, text: torch.Tensor, phi: float) -> torch.Tensor:
@@ -215,7 +226,28 @@ class Prior:
                 "time_ids": self._time_ids(size).repeat(embeds.shape[0], 1),
             }
         rescale = float(self.settings.get("guidance_rescale", 0.0))
-        return Conditioning(embeds=embeds, added=added, guidance=guidance, cfg=cfg, rescale=rescale)
+        return Conditioning(
+            embeds=embeds,
+            added=added,
+            guidance=guidance,
+            cfg=cfg,
+            rescale=rescale,
+            interval=self.guidance_interval,
+        )
+
+    @property
+    def guidance_interval(self) -> tuple[float, float] | None:
+        """`guidance_interval` [lo, hi] of noisebrush.json, fractions of the training timesteps, in timesteps."""
+        fractions = self.settings.get("guidance_interval")
+        if fractions is None:
+            return None
+        lo, hi = (float(f) for f in fractions)
+        if not 0.0 <= lo < hi <= 1.0:
+            raise BadInput(
+                f"{self.path}: guidance_interval must be [lo, hi] with 0 <= lo < hi <= 1, got {fractions}"
+            )
+        steps = float(self.scheduler_config.get("num_train_timesteps", 1000))
+        return (lo * steps, hi * steps)
 
     def _zeros_for_empty(self) -> bool:
         return bool(self.settings.get("force_zeros_for_empty_prompt", True))
@@ -235,6 +267,13 @@ class Prior:
         """The model output (noise, v or score, per the scheduler), with classifier-free guidance."""
         if not self.takes_text:
             return self.unet(x, t, return_dict=False)[0]
+        if cond.cfg and not cond.guides_at(t):  # the prompt's half of the batch alone
+            assert cond.embeds is not None
+            added = None if cond.added is None else {k: v.chunk(2)[1] for k, v in cond.added.items()}
+            text_only = cond.embeds.chunk(2)[1]
+            return self.unet(
+                x, t, encoder_hidden_states=text_only, added_cond_kwargs=added, return_dict=False
+            )[0]
         xin = torch.cat([x, x]) if cond.cfg else x
         out = self.unet(
             xin, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=cond.added, return_dict=False

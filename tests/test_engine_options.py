@@ -91,3 +91,50 @@ def test_a_model_opts_in_to_guidance_rescale_in_its_settings(sd_model, guide, tm
     plain = engine.sdedit(_req(sd_model, guide))[0]
     opted = engine.sdedit(_req(rescaled, guide))[0]
     assert not np.array_equal(plain, opted)
+
+
+def _with_settings(model, folder, **settings) -> str:
+    import json
+    import shutil
+
+    copy = folder / model.name
+    shutil.copytree(model, copy)
+    path = copy / "noisebrush.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**data, **settings}))
+    return str(copy)
+
+
+def test_guidance_interval_guides_only_inside_it_and_runs_the_prompt_alone_outside(
+    sd_model, guide, tmp_path
+) -> None:
+    """Kynkaanniemi et al. 2024: outside the interval the output is the prompt's prediction, from one half
+    of the batch; inside it, plain classifier-free guidance."""
+    everywhere = _with_settings(sd_model, tmp_path / "everywhere", guidance_interval=[0.0, 1.0])
+    low = _with_settings(sd_model, tmp_path / "low", guidance_interval=[0.0, 0.4])
+    engine = Engine()
+    steps: list[tuple[float, int]] = []
+    prior = engine.prior(low, "cpu")
+    handle = prior.unet.register_forward_pre_hook(
+        lambda _m, args: steps.append((float(args[1].max()), args[0].shape[0]))
+    )
+    try:
+        limited = engine.sdedit(_req(low, guide))[0]
+    finally:
+        handle.remove()
+    assert steps and all(rows == (2 if t <= 400 else 1) for t, rows in steps)
+    assert {rows for _, rows in steps} == {1, 2}
+    plain = engine.sdedit(_req(sd_model, guide))[0]
+    assert np.array_equal(engine.sdedit(_req(everywhere, guide))[0], plain)
+    assert not np.array_equal(limited, plain)
+    unguided = engine.sdedit(_req(sd_model, guide, guidance=1.0))[0]
+    assert not np.array_equal(limited, unguided)
+
+
+@pytest.mark.parametrize("interval", [[0.5, 0.2], [0.0, 1.5], [-0.1, 0.5]])
+def test_a_bad_guidance_interval_names_what_is_allowed(sd_model, guide, tmp_path, interval) -> None:
+    from noisebrush.core.errors import BadInput
+
+    model = _with_settings(sd_model, tmp_path, guidance_interval=interval)
+    with pytest.raises(BadInput, match=r"guidance_interval must be \[lo, hi\] with 0 <= lo < hi <= 1"):
+        Engine().sdedit(_req(model, guide))
