@@ -131,35 +131,33 @@ def _carried_up(
     h, w = rgb.shape[:2]
     factor = work / max(h, w)
     small_size = (max(8, round(h * factor)), max(8, round(w * factor)))
-    small = to_uint8(_resize(_unit(rgb), small_size, "area"))[0]
+    full = _unit(rgb)
+    small = to_uint8(_resize(full, small_size, "area"))[0]
+    edited_from = _unit(small)  # the change is measured from the copy the model actually saw
+    mask = None if req.mask is None else req.mask.astype(np.float32)
     small_mask = None
-    if req.mask is not None:
-        small_mask = _resize(torch.from_numpy(req.mask.astype(np.float32))[None, None], small_size, "area")[
-            0, 0
-        ]
-    sub = replace(
-        req, image=small, mask=None if small_mask is None else small_mask.numpy(), feather=0, work_size=0
-    )
+    if mask is not None:
+        small_mask = _resize(torch.from_numpy(mask)[None, None], small_size, "area")[0, 0].numpy()
+    sub = replace(req, image=small, mask=small_mask, feather=0, work_size=0)
 
     def carry(edited: np.ndarray) -> np.ndarray:
-        change = _unit(edited) - _unit(small)
-        return to_uint8(_unit(rgb) + _resize(change, (h, w), "bicubic"))[0]
+        return to_uint8(full + _resize(_unit(edited) - edited_from, (h, w), "bicubic"))[0]
 
     def preview(p: Progress) -> np.ndarray:
         small_preview = p.preview()
         assert small_preview is not None  # _ledits' reports always render
-        full = carry(small_preview)
-        return full if req.mask is None else composite(rgb, full, req.mask.astype(np.float32))
+        out = carry(small_preview)
+        return out if mask is None else composite(rgb, out, mask)
 
     def report(p: Progress) -> None:
         assert callback is not None
         callback(replace(p, box=(0, 0, w, h), _render=lambda: preview(p)))
 
     edited = carry(_ledits(prior, sub, cache, report if callback else None))
-    if req.mask is None:
+    if mask is None:
         return edited
     out = req.image.copy()
-    paste(out, edited, feather(req.mask.astype(np.float32), req.feather))
+    paste(out, edited, feather(mask, req.feather))
     return out
 
 
@@ -183,7 +181,7 @@ def _ledits(
     """One LEDITS run at the image's own size, scales resolved."""
     rgb = flatten(req.image)  # transparent paint sits on white paper
     h, w = rgb.shape[:2]
-    pixels = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float().div(127.5).sub(1.0).to(prior.device)
+    pixels = _unit(rgb).to(prior.device)
     pixels, _ = pad_to_multiple(pixels, prior.multiple)
     size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
     steps = req.steps or min(prior.default_steps, MAX_DEFAULT_STEPS)
