@@ -2,6 +2,7 @@
 
     noisebrush bench ledits --quick          # tiny random SD, 64x64, 20 steps, CPU
     noisebrush bench ledits --device cuda    # SD 1.5-shaped random weights, 512x512, 30 steps, float16
+    noisebrush bench ledits-large --quick    # the bundled prior on a 256x256 scene: carried up vs full size
 
 Both sides run DDIM on the same weights with the same regenerated steps (ours steps=S, skip=0.2; theirs
 num_inversion_steps=S - round(0.2 S), skip=0.25: the same schedule, docs/LEDITS.md), the same seed, concepts,
@@ -172,4 +173,36 @@ def ledits_vs_leditspp(opt: Options) -> list[Row]:
     ]
 
 
-CASES: dict[str, Case] = {"ledits": ledits_vs_leditspp}
+def large_image(opt: Options) -> list[Row]:
+    """A 256x256 edit with the bundled prior: at its work size with the change carried up, against the whole
+    image regenerated at full size (work_size=0); an empty inversion cache each time."""
+    from noisebrush.core import scenes
+    from noisebrush.core.bench import bundled_or_standin
+
+    folder, label = bundled_or_standin(opt.workdir)
+    device, dtype = pick_device(opt.device)
+    prior = load_prior(folder, device, dtype)
+    work = prior.ledits_work_size or 64  # the stand-in has no noisebrush.json settings
+    image = scenes.render(np.random.default_rng(0), 256).image
+    concepts = [Concept("night"), Concept("moon"), Concept("day", remove=True)]
+
+    def edit(size: int) -> None:
+        req = LeditsRequest(image=image, concepts=concepts, seed=0, device=opt.device, work_size=size)
+        ledits(prior, req, InversionCache())
+
+    t_small, t_full = interleaved([lambda: edit(work), lambda: edit(0)], opt.rounds(1, 3))
+    return [
+        Row(
+            "7c LEDITS of a 256x256 image at the model's work size / at full size",
+            float(np.median(t_small)),
+            float(np.median(t_full)),
+            "s",
+            pair_ratio(t_small, t_full),
+            "<= 0.25",
+            f"{label}, +night +moon -day at its default steps and concept scale, work size {work}, inversion "
+            f"included; median of {len(t_small)} rounds",
+        )
+    ]
+
+
+CASES: dict[str, Case] = {"ledits": ledits_vs_leditspp, "ledits-large": large_image}
