@@ -171,6 +171,9 @@ class Stroke:
             return None
         done = None
         if self.box is not None:
+            # The box spans tiles no dab reached (a diagonal stroke's corners): their `before` holds
+            # zeros or an earlier stroke's pixels. The target is still unchanged there, so save it now.
+            self._save(self.box)
             x, y, w, h = self.box
             done = (
                 self.box,
