@@ -1,13 +1,16 @@
-"""The `noisebrush` command line. Exit status: 0 success, 2 bad input (one line on stderr), 130 cancelled."""
+"""The `noisebrush` command line. Exit status: 0 success, 2 any failure (one line on stderr), 130 cancelled."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
+from .budget import MEMORY_BUDGET_HELP, budget_arg
 from .errors import BadInput, Cancelled
 from .requests import DEFAULT_STRENGTH, DEVICES
 
@@ -80,6 +83,7 @@ def _add_edit(sub: Any) -> None:
         "--variations", type=int, default=1, help="outputs per guide, with seeds seed, seed+1, ..."
     )
     add_model_args(p)
+    p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)
     p.set_defaults(func=_edit)
 
 
@@ -88,17 +92,36 @@ def _add_models(sub: Any) -> None:
     p.set_defaults(func=_models)
 
 
+TRACEBACK_ENV = "NOISEBRUSH_TRACEBACK"  # set to 1 to see where an internal error came from
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command. Whatever happens, the user sees one line on stderr, never a traceback: exit 2 for
+    anything that failed (bad input, a file that cannot be written, a bug of ours), 130 when cancelled."""
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except BadInput as e:
-        print(f"noisebrush: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(f"error: {e}")
     except (Cancelled, KeyboardInterrupt):
         print("noisebrush: cancelled; nothing was written", file=sys.stderr)
         return 130
+    except OSError as e:  # the file system said no: a full disk, a folder made read-only mid-run
+        where = f": {e.filename}" if e.filename else ""
+        return _fail(f"error: {e.strerror or e}{where}")
+    except Exception as e:  # a bug of ours; still one line, with the way to see more
+        if os.environ.get(TRACEBACK_ENV):
+            traceback.print_exc()
+        return _fail(
+            f"internal error: {type(e).__name__}: {e} (please report it; rerun with {TRACEBACK_ENV}=1 "
+            "for the traceback)"
+        )
+
+
+def _fail(message: str) -> int:
+    one_line = " ".join(message.split())  # a message from a library may span lines; the contract is one
+    print(f"noisebrush: {one_line}", file=sys.stderr)
+    return 2
 
 
 def _studio(args: argparse.Namespace) -> int:

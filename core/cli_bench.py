@@ -11,9 +11,10 @@ from .errors import BadInput
 
 
 def all_cases() -> dict[str, Case]:
+    from .bench_jobs import CASES as JOB_CASES
     from .bench_sdedit import CASES
 
-    return {**CASES, **hook_cases()}
+    return {**CASES, **JOB_CASES, **hook_cases()}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -23,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="measure speed and memory against diffusers and the engine's targets",
         description="Runs benchmark cases side by side (ours and the peer alternately, medians of per-pair "
         "ratios) and prints a table. Cases: overhead, diffusers, selection, previews, memory, big-canvas, "
-        "plus any from bench/*_bench.py. Stand-in models are built once under ~/.cache/noisebrush/bench.",
+        "cancel, server-peak, queue-memory, plus any from bench/*_bench.py. Stand-in models are built once under ~/.cache/noisebrush/bench.",
     )
     p.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all); see --list")
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (minutes on a CPU)")
@@ -52,6 +53,16 @@ def run_bench(args: argparse.Namespace) -> int:
         raise BadInput(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(cases)}")
     if args.pairs is not None and args.pairs < 1:
         raise BadInput(f"--pairs must be at least 1, got {args.pairs}")
+    if args.threads is not None and args.threads < 1:
+        raise BadInput(f"--threads must be at least 1, got {args.threads}")
+    if args.json is not None:
+        from .cli_run import check_writable
+
+        if args.json.is_dir():
+            raise BadInput(f"--json {args.json} is a folder; give a file name")
+        if not args.json.parent.exists():
+            raise BadInput(f"--json folder {args.json.parent} does not exist")
+        check_writable(args.json.parent, "--json folder")  # before the cases run, not after
     options = Options(
         quick=args.quick, device=args.device, compile=args.compile, threads=args.threads, pairs=args.pairs
     )

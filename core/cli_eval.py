@@ -108,6 +108,16 @@ def run(args: argparse.Namespace) -> int:
     if stray:
         protocol = "SDEdit protocol (without --ledits)" if args.ledits else "LEDITS evaluation (--ledits)"
         raise BadInput(f"{', '.join(stray)} belong(s) to the {protocol}; drop them or switch protocol")
+    for flag in ("size", "steps", "guides", "reference", "images", "batch", "repeats"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise BadInput(f"--{flag} must be at least 1, got {value}")
+    if args.out is not None:
+        from .cli_run import check_writable
+
+        if args.out.exists() and not args.out.is_dir():
+            raise BadInput(f"--out {args.out} is a file; it must be a folder")
+        check_writable(args.out, "--out folder")
     if args.threads:
         import torch
 
@@ -125,12 +135,23 @@ def _shared(args: argparse.Namespace) -> dict:
     return {n: getattr(args, n) for n in names}
 
 
+def parse_strengths(text: str) -> tuple[float, ...]:
+    """t0 values such as '0.3,0.5,0.7', each in [0, 1]."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise BadInput(f"--strengths must be comma-separated numbers in [0, 1], e.g. '0.3,0.5'; got {text!r}")
+    return values
+
+
 def run_sdedit(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, example_sheet, to_markdown, write_report
 
     given = _given(args, _SDEDIT_ONLY)
     if "strengths" in given:
-        given["strengths"] = tuple(float(v) for v in given["strengths"].split(",") if v)
+        given["strengths"] = parse_strengths(given["strengths"])
     config = EvalConfig(
         **_shared(args),
         **given,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInput
-from .requests import CONCEPT_SCALE, DEVICES, Concept, LeditsRequest
+from .requests import CONCEPT_SCALE, DEVICES, MAX_SCALE, Concept, LeditsRequest, excerpt
 
 SCALE_HELP = (
     "a concept to {} (repeatable); SCALE defaults to the model's default_concept_scale "
@@ -76,18 +76,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 def parse_concept(spec: str, remove: bool, threshold: float, warmup: int) -> Concept:
-    """`text` or `text:scale`; a colon followed by something that is not a number belongs to the text."""
+    """`text` or `text:scale`. One word after the last colon is meant as the scale, so it must be a number;
+    several words after it ('style: oil painting') belong to the text."""
     text, scale = spec, _DEFAULT.scale
     head, sep, tail = spec.rpartition(":")
-    if sep:
+    if sep and len(tail.split()) <= 1:
         try:
             scale = float(tail)
-            text = head
         except ValueError:
-            if not tail.strip() or tail.strip()[0] in "+-.0123456789":
-                raise BadInput(
-                    f"concept {spec!r}: the scale after ':' must be a number, e.g. 'cat:7'"
-                ) from None
+            raise BadInput(
+                f"concept {excerpt(spec)!r}: the scale {excerpt(tail.strip())!r} is not a number; give "
+                f"CONCEPT:SCALE with a number from 0 to {MAX_SCALE:g} (e.g. 'snow:7'), or CONCEPT alone "
+                "for the model's default scale"
+            ) from None
+        text = head
     return Concept(text.strip(), remove=remove, scale=scale, threshold=threshold, warmup=warmup)
 
 
@@ -114,20 +116,26 @@ def build_request(args: argparse.Namespace, image: Any, mask: Any) -> LeditsRequ
 
 
 def run_ledits(args: argparse.Namespace) -> int:
-    from .cli_run import load_inputs, output_paths, progress_bar
+    from .cli_run import check_previews, load_inputs, make_folders, output_paths, progress_bar
     from .images import save_image
 
+    if not (args.add or args.remove or args.target_prompt.strip() not in ("", args.source_prompt.strip())):
+        # Regenerating an unchanged inversion gives back the input: a minute of work for a copy.
+        raise BadInput(
+            "nothing to edit: give --add CONCEPT or --remove CONCEPT (repeatable), "
+            "or a --target-prompt that differs from --source-prompt"
+        )
     [[target]] = output_paths([args.input], args.output, 1)
     [image], [mask] = load_inputs([args.input], args.mask)
     req = build_request(args, image, mask)
     req.validate()  # every input is checked before the model loads or anything is written
-    if args.previews is not None and args.previews.exists() and not args.previews.is_dir():
-        raise BadInput(f"--previews {args.previews} is a file; it must be a folder")
+    check_previews(args.previews)
     from .engine import Engine
     from .ledits import check_prior
 
     engine = Engine()
     check_prior(engine.prior(args.model, args.device), req)  # model and vocabulary errors before any work
+    make_folders([[target]])
     callback, start, close = progress_bar(1, args.previews)
     try:
         start(args.input.stem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,23 +19,63 @@ from .requests import SDEditRequest
 
 
 def output_paths(guides: list[Path], output: Path, variations: int) -> list[list[Path]]:
-    """Where each guide's variations go: OUT itself for one guide, OUT/<stem>.png for several."""
-    if len(guides) == 1 and output.suffix:
+    """Where each guide's variations go: OUT itself for one guide, OUT/<stem>.png for several (or when OUT
+    is a folder). Fails now, before any work, if they could not be written."""
+    if len(guides) == 1 and output.suffix and not output.is_dir():
         if output.suffix.lower() not in WRITABLE:
             raise BadInput(f"output {output} must end in one of {', '.join(sorted(WRITABLE))}")
         if not output.parent.exists():
             raise BadInput(f"output folder {output.parent} does not exist")
+        check_writable(output.parent, "output folder")
         base = [output]
     else:
         if output.exists() and not output.is_dir():
-            raise BadInput(f"with several guides, -o must be a folder; {output} is a file")
+            if len(guides) > 1:
+                raise BadInput(f"with several guides, -o must be a folder; {output} is a file")
+            raise BadInput(
+                f"output {output} is a file without an image suffix ({', '.join(sorted(WRITABLE))}); "
+                "give a file name with one, or a folder"
+            )
         stems = [g.stem for g in guides]
         if len(set(stems)) != len(stems):
             raise BadInput("two guides share a file name; their outputs would overwrite each other")
+        check_writable(output, "output folder")
         base = [output / f"{s}.png" for s in stems]
     if variations == 1:
         return [[b] for b in base]
     return [[b.with_name(f"{b.stem}-v{i}{b.suffix}") for i in range(variations)] for b in base]
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Fail unless files can be made in `folder`, or in the folder that will hold it when it is made: a run
+    that meets a read-only folder only when it saves has wasted every step before."""
+    existing = folder.absolute()
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(f"{what} {folder} cannot be made: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".noisebrush-probe-", dir=existing)
+    except OSError as e:
+        raise BadInput(
+            f"{what} {folder} is not writable ({e.strerror or e}); choose a folder you can write to"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_previews(previews: Path | None) -> None:
+    if previews is None:
+        return
+    if previews.exists() and not previews.is_dir():
+        raise BadInput(f"--previews {previews} is a file; it must be a folder")
+    check_writable(previews, "--previews folder")
+
+
+def make_folders(paths: list[list[Path]]) -> None:
+    """Make the output folders (checked writable at the start) just before the first result is saved."""
+    for path in {p.parent for ps in paths for p in ps}:
+        path.mkdir(parents=True, exist_ok=True)
 
 
 def load_inputs(
@@ -103,14 +144,12 @@ def run_edit(args: argparse.Namespace) -> int:
     ]
     for r in requests:
         r.validate()  # every input is checked before the model loads or anything is written
-    if args.previews is not None and args.previews.exists() and not args.previews.is_dir():
-        raise BadInput(f"--previews {args.previews} is a file; it must be a folder")
+    check_previews(args.previews)
     from .engine import Engine
 
-    engine = Engine()
+    engine = Engine(memory_budget=args.memory_budget)
     engine.prior(args.model, args.device)  # model errors surface before any work
-    if len(args.guides) > 1:
-        args.output.mkdir(parents=True, exist_ok=True)
+    make_folders(targets)
     callback, start, close = progress_bar(len(requests), args.previews)
     try:
         for guide, req, paths in zip(args.guides, requests, targets, strict=True):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .budget import MEMORY_BUDGET_HELP, budget_arg
 from .errors import BadInput
 
 DEFAULT_PORT = 7865  # keep equal to server.DEFAULT_PORT (not imported: fastapi loads only for `serve`)
@@ -37,10 +38,34 @@ def add_parser(subparsers: Any) -> None:
         metavar="NAME",
         help="also accept this Host name (e.g. the machine's LAN name); repeatable",
     )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="folder of the job journal, which keeps jobs across restarts (default: the token file's folder)",
+    )
+    p.add_argument(
+        "--keep-hours",
+        type=_positive,
+        default=24.0,
+        help="how long the journal keeps a finished job's result (default: 24)",
+    )
+    p.add_argument(
+        "--keep-mb",
+        type=_positive,
+        default=1024.0,
+        help="most MiB of results the journal keeps; the oldest go first (default: 1024)",
+    )
+    p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)
     p.set_defaults(func=run_serve)
 
     t = subparsers.add_parser("token", help="print the path of the server's token file (made if absent)")
-    t.add_argument("--show", action="store_true", help="print the token itself instead of the path")
+    t.add_argument(
+        "--show",
+        "--print",
+        action="store_true",
+        help="print the token itself instead of the path (to paste into a plugin's Token field)",
+    )
     t.set_defaults(func=run_token)
 
     i = subparsers.add_parser("install-plugin", help="install the Krita or GIMP plugin, or build Krita's zip")
@@ -62,7 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         token = ensure_token()
     except BadInput as exc:
-        print(f"noisebrush serve: {exc}", file=sys.stderr)
+        print(f"noisebrush: error: serve: {exc}", file=sys.stderr)
         return 2
     config = ServerConfig(
         token=token,
@@ -72,6 +97,10 @@ def run_serve(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels,
         max_queued=args.max_queued,
         allow_hosts=list(args.allow_host),
+        state_dir=args.state_dir or token_path().parent,
+        keep_hours=args.keep_hours,
+        keep_mb=args.keep_mb,
+        memory_budget=args.memory_budget,
     )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
@@ -79,10 +108,26 @@ def run_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(
-        f"NoiseBrush server on http://{args.host}:{args.port}  (token file: {token_path()})", file=sys.stderr
+        f"NoiseBrush server on http://{args.host}:{args.port}  (token file: {token_path()}, "
+        f"job journal: {config.journal_path()})",
+        file=sys.stderr,
     )
-    serve(config)
+    try:
+        serve(config)
+    except BadInput as exc:  # e.g. a state folder it cannot write
+        print(f"noisebrush: error: serve: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
 
 
 def run_token(args: argparse.Namespace) -> int:
@@ -91,7 +136,7 @@ def run_token(args: argparse.Namespace) -> int:
     try:
         token = ensure_token()
     except BadInput as exc:
-        print(f"noisebrush token: {exc}", file=sys.stderr)
+        print(f"noisebrush: error: token: {exc}", file=sys.stderr)
         return 2
     print(token if args.show else token_path())
     return 0
@@ -110,6 +155,6 @@ def run_install_plugin(args: argparse.Namespace) -> int:
         else:
             print(install_gimp(args.dest))
     except (BadInput, OSError) as exc:
-        print(f"noisebrush install-plugin: {exc}", file=sys.stderr)
+        print(f"noisebrush: error: install-plugin: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -6,7 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
-from .prior_model import PREDICTIONS, export_prior
+from .cli_run import check_writable
+from .errors import BadInput
+from .prior_model import PREDICTIONS, PriorConfig, export_prior
+from .requests import excerpt
 from .training import LR_DECAYS, TrainConfig, config_from_json, train
 
 
@@ -97,7 +100,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A fresh config from the flags, or the run folder's saved config when resuming (only --steps may change)."""
     saved = Path(args.out) / "config.json"
     if saved.exists():
-        config = config_from_json(json.loads(saved.read_text()))
+        try:
+            config = config_from_json(json.loads(saved.read_text()))
+        except (ValueError, TypeError, KeyError) as e:
+            raise BadInput(
+                f"{saved} is not a run's saved config ({type(e).__name__}: {e}); "
+                "give --out a new folder, or remove the file to start afresh"
+            ) from None
         config.steps = args.steps
         config.threads, config.device = args.threads, args.device
         return config
@@ -118,16 +127,66 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         threads=args.threads,
         device=args.device,
     )
-    config.prior.channels = tuple(int(c) for c in args.channels.split(","))
+    config.prior.channels = parse_channels(args.channels)
     config.prior.prediction = args.prediction
     config.prior.zero_terminal_snr = args.zero_terminal_snr
     return config
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Every flag checked before torch loads or a folder is made; BadInput says what is allowed."""
+    if args.size < 8 or args.size % 8:
+        raise BadInput(f"--size must be a multiple of 8 (8, 16, ..., 64, ...), got {args.size}")
+    for flag, value, least in (
+        ("--steps", args.steps, 1),
+        ("--batch", args.batch, 1),
+        ("--checkpoint-every", args.checkpoint_every, 1),
+        ("--threads", args.threads, 0),
+    ):
+        if value < least:
+            raise BadInput(f"{flag} must be at least {least}, got {value}")
+    if not 0.0 < args.lr < 1.0:
+        raise BadInput(f"--lr must be above 0 and below 1, got {args.lr}")
+    if not 0.0 <= args.ema_decay < 1.0:
+        raise BadInput(f"--ema-decay must be in [0, 1), got {args.ema_decay}")
+    if not 0.0 <= args.cfg_dropout <= 1.0:
+        raise BadInput(f"--cfg-dropout must be in [0, 1], got {args.cfg_dropout}")
+    if not 0.0 <= args.min_snr < float("inf"):
+        raise BadInput(f"--min-snr must be 0 (off) or a positive number, got {args.min_snr}")
+    parse_channels(args.channels)
+    if args.zero_terminal_snr and args.prediction != "v_prediction":
+        raise BadInput(
+            "--zero-terminal-snr needs --prediction v_prediction: epsilon is undefined at abar = 0"
+        )
+    if args.data != "procedural" and not Path(args.data).is_dir():
+        raise BadInput(f"--data must be 'procedural' or a folder of images; {args.data} is not a folder")
+    if args.init_from and not Path(args.init_from).is_dir():
+        raise BadInput(f"--init-from must be a model folder; {args.init_from} is not a folder")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise BadInput(f"--out {args.out} is a file; it must be a folder")
+    check_writable(Path(args.out), "--out folder")
+    if args.export is not None:
+        if args.export.exists() and not args.export.is_dir():
+            raise BadInput(f"--export {args.export} is a file; it must be a (model) folder")
+        check_writable(args.export, "--export folder")
+
+
+def parse_channels(text: str) -> tuple[int, ...]:
+    """UNet block widths: positive multiples of the prior's 16 norm groups, e.g. '32,64,96,128'."""
+    try:
+        channels = tuple(int(c) for c in text.split(","))
+    except ValueError:
+        channels = ()
+    groups = PriorConfig().norm_groups
+    if not channels or any(c < groups or c % groups for c in channels):
+        raise BadInput(
+            f"--channels must be comma-separated multiples of {groups}, e.g. '32,64,96,128'; got {excerpt(text)!r}"
+        )
+    return channels
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.size % 8:
-        print(f"error: --size must be a multiple of 8, got {args.size}")
-        return 2
+    check_args(args)
     config = config_from_args(args)
     result = train(config, progress=not args.no_progress)
     print(

@@ -73,7 +73,17 @@ def load_image(path: str | os.PathLike[str], what: str = "image") -> np.ndarray:
     im = _open(path, what)
     if im.width < 8 or im.height < 8:
         raise BadInput(f"{what} {path} is {im.width}x{im.height}; at least 8x8 pixels are needed")
-    return to_array(im)
+    try:
+        return to_array(im)
+    except (ValueError, OSError) as e:  # a mode PIL reads but cannot convert
+        raise _unconvertible(path, what, im.mode, e) from None
+
+
+def _unconvertible(path: str | os.PathLike[str], what: str, mode: str, error: Exception) -> BadInput:
+    return BadInput(
+        f"{what} {path} has colour mode {mode}, which cannot be converted ({error}); "
+        "save it as RGB, RGBA or greyscale"
+    )
 
 
 def load_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> np.ndarray:
@@ -83,14 +93,17 @@ def load_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None)
     program (opaque where selected) works as well as a plain greyscale mask. `size` is (width, height).
     """
     im = _open(path, "mask")
-    im = ImageOps.exif_transpose(im) or im
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        m = a / (65535.0 if a.max() > 255 else 255.0)
-    else:
-        rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-        lum = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-        m = lum * rgba[..., 3]
+    try:
+        im = ImageOps.exif_transpose(im) or im
+        if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            a = np.asarray(im, dtype=np.float64)
+            m = a / (65535.0 if a.max() > 255 else 255.0)
+        else:
+            rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+            lum = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+            m = lum * rgba[..., 3]
+    except (ValueError, OSError) as e:  # a mode PIL reads but cannot convert (LAB, ...)
+        raise _unconvertible(path, "mask", im.mode, e) from None
     if size is not None and (im.width, im.height) != tuple(size):
         raise BadInput(
             f"mask is {im.width}x{im.height} but the image is {size[0]}x{size[1]}; they must be the same size"
