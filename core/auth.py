@@ -7,6 +7,7 @@ import ipaddress
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,17 +26,34 @@ def token_path() -> Path:
 
 
 def ensure_token(path: Path | None = None) -> str:
-    """Read the token, creating the file (mode 0600, parent 0700) with a fresh one if it is absent."""
+    """Read the token, creating the file (mode 0600, parent 0700) with a fresh one if it is absent.
+
+    The token is written whole to a temporary file in the same folder and then linked into place, so a
+    process starting at the same moment sees either no file or a complete one, never an empty one.
+    """
     path = path or token_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return read_token(path)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32) + "\n")
+        _publish_token(path, secrets.token_urlsafe(32) + "\n")
     return read_token(path)
+
+
+def _publish_token(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if another process published first: theirs is kept and read
+        except FileExistsError:
+            pass
+        except OSError:  # a filesystem without hard links: a rename is atomic too, but last writer wins
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def read_token(path: Path) -> str:
@@ -81,10 +99,15 @@ def split_host(host: str) -> tuple[str, int | None]:
     else:
         name, port = host, ""
     if port:
-        if not port.isdigit():
+        if not ascii_number(port):
             return name, -1
         return name, int(port)
     return name, None
+
+
+def ascii_number(text: str) -> bool:
+    """Only the digits 0-9: str.isdigit() also takes '²', which int() then refuses."""
+    return text.isascii() and text.isdigit()
 
 
 def host_ok(host: str | None, names: set[str], port: int, any_ip: bool = False) -> bool:

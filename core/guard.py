@@ -1,6 +1,7 @@
-"""ASGI middleware in front of every route: DNS-rebinding and browser checks, then the body size limit.
+"""ASGI middleware in front of every route: DNS-rebinding and browser checks, the token, then the body limit.
 
-Both run before FastAPI parses anything, so an oversized or foreign request costs no JSON decoding.
+All run before FastAPI parses anything, so a foreign, unauthenticated or oversized request costs no body
+reading and no JSON decoding.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .auth import host_ok, split_host
+from .auth import ascii_number, bearer_ok, host_ok, split_host
+from .requests import excerpt
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -18,19 +20,37 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _answer(send: Send, status: int, detail: str) -> None:
+UNAUTHORIZED = "missing or wrong token: send Authorization: Bearer <token>"
+
+
+async def _answer(
+    send: Send, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += extra or []
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 class Guard:
     """Refuse (403) a Host that is not this server, or an Origin other than this server's own pages;
+    refuse (401) a request without the token, unless its path is in `public`, before reading its body;
     refuse (413) a body over `max_body` bytes, whether announced by Content-Length or streamed."""
 
-    def __init__(self, app: ASGIApp, *, hosts: set[str], port: int, any_ip: bool, max_body: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hosts: set[str],
+        port: int,
+        any_ip: bool,
+        max_body: int,
+        token: str,
+        public: frozenset[str] = frozenset(),
+    ) -> None:
         self.app, self.hosts, self.port, self.any_ip, self.max_body = app, hosts, port, any_ip, max_body
+        self.token, self.public = token, public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,15 +59,22 @@ class Guard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         host = headers.get("host")
         if not host_ok(host, self.hosts, self.port, self.any_ip):
-            await _answer(send, 403, f"Host {host!r} is not this server's address (DNS rebinding protection)")
+            await _answer(
+                send,
+                403,
+                f"Host {excerpt(host or '')!r} is not this server's address (DNS rebinding protection)",
+            )
             return
         origin = headers.get("origin")
         if origin is not None and not self._own_origin(origin, host or ""):
             await _answer(send, 403, "requests from web pages (with an Origin header) are refused")
             return
+        if scope["path"] not in self.public and not bearer_ok(headers.get("authorization"), self.token):
+            await _answer(send, 401, UNAUTHORIZED, [(b"www-authenticate", b"Bearer")])
+            return
         length = headers.get("content-length")
         if length is not None:
-            if not length.isdigit():
+            if not ascii_number(length):
                 await _answer(send, 400, "Content-Length must be a number")
                 return
             if int(length) > self.max_body:

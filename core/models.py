@@ -86,6 +86,53 @@ def resolve_model(name: str) -> Path:
     )
 
 
+def model_folders() -> list[Path]:
+    """The folders a server request's model may come from: the bundled models, the user's models folder and
+    the local hub cache (where `noisebrush models` looks)."""
+    folders = [BUNDLED, models_dir()]
+    cache = hub_cache()
+    if cache is None:
+        try:
+            from huggingface_hub.constants import HF_HUB_CACHE
+
+            cache = HF_HUB_CACHE
+        except ImportError:  # pragma: no cover - huggingface_hub comes with diffusers
+            cache = None
+    if cache is not None:
+        folders.append(Path(cache).expanduser())
+    return [Path(os.path.abspath(f)) for f in folders]
+
+
+def model_in_folders(name: str) -> Path | None:
+    """`name` as a path inside one of `model_folders()` that exists, else None.
+
+    ".." is collapsed before the check, so a name cannot climb out of a folder; links the owner put inside
+    a models folder are followed like any model there.
+    """
+    if not name or "\0" in name:
+        return None
+    given = Path(name).expanduser()
+    for folder in model_folders():
+        path = Path(os.path.abspath(given if given.is_absolute() else folder / given))
+        if path.is_relative_to(folder) and path != folder and path.exists():
+            return path
+    return None
+
+
+SCHEDULE_STEPS = 1000  # diffusers' num_train_timesteps default, and every Stable Diffusion checkpoint's
+
+
+def schedule_steps(path: Path) -> int:
+    """How many timesteps a model's schedule has (at most as many sampling steps), read from its scheduler
+    config without loading weights; SCHEDULE_STEPS for a single file or a folder that does not say."""
+    config = path / "scheduler" / "scheduler_config.json"
+    try:
+        steps = json.loads(config.read_text()).get("num_train_timesteps") if path.is_dir() else None
+    except (OSError, ValueError, AttributeError):
+        steps = None
+    return steps if isinstance(steps, int) and steps > 0 else SCHEDULE_STEPS
+
+
 def _hub_snapshot(repo_id: str) -> Path | None:
     try:
         from huggingface_hub import snapshot_download

@@ -13,6 +13,16 @@ DEVICES = ("auto", "cpu", "cuda")
 # SEGA's concept scale when neither the request nor the model sets one: LEDITS++'s default on Stable
 # Diffusion. A model whose concepts need more (the bundled prior) says so in noisebrush.json.
 CONCEPT_SCALE = 7.0
+EXCERPT_CHARS = 80  # the most characters of a caller's input an error message quotes
+# Inward feathering costs grow with the radius (core/masks.py); past a few hundred pixels the seam is the
+# whole selection anyway, so this bound keeps one job's last stage short without limiting real use.
+MAX_FEATHER = 256
+MAX_CONTEXT = 4096  # pixels around the mask's box; the crop never leaves the image, so more adds nothing
+MAX_STEPS = 10000  # any schedule; at submit the server also holds steps to the model's own schedule
+MAX_PROMPT_CHARS = 1000  # CLIP reads 77 tokens (a few hundred characters); the rest would be cut silently
+MAX_MODEL_CHARS = 1000
+MAX_CONCEPTS = 16
+MAX_SCALE = 100.0  # guidance and concept scales
 
 
 @dataclass
@@ -39,6 +49,12 @@ class SDEditRequest:
     feather: int = 8  # pixels of seam blending inside the mask border
     context: int = 64  # pixels of context around the mask's bounding box when cropping
     low_memory: bool = False  # sliced attention and tiled VAE: slower, for 4-8 GB cards and big crops
+    # Longest side the composition runs at: a region more than 1.5x larger is edited at this size, then
+    # refined at full size (core/plan.py). None: the model's own (its native size); 0: one stage at full size.
+    work_size: int | None = None
+    # t0 of the full-size refine stage after a composition at the work size. None: the model's default
+    # (0.3 unless its noisebrush.json says); 0: no refine stage, the upscaled composition is the result.
+    refine_strength: float | None = None
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
@@ -54,19 +70,22 @@ class SDEditRequest:
                 )
         if not 0.0 <= self.strength <= 1.0:
             raise BadInput(f"strength must be in [0, 1] (t0 of SDEdit), got {self.strength}")
-        if self.steps is not None and not 1 <= self.steps <= 10000:
-            raise BadInput(f"steps must be between 1 and 10000, got {self.steps}")
+        _check_steps(self.steps, MAX_STEPS)
         check_repeats(self.repeats)
         if not 1 <= self.variations <= 64:
             raise BadInput(f"variations must be between 1 and 64, got {self.variations}")
-        if self.guidance is not None and not 0.0 <= self.guidance <= 100.0:
-            raise BadInput(f"guidance must be between 0 and 100, got {self.guidance}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise BadInput(f"unknown device {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
-        if self.feather < 0 or self.context < 0:
-            raise BadInput("feather and context must be >= 0 pixels")
-        if not 0 <= self.seed < 2**63:
-            raise BadInput(f"seed must be in [0, 2^63), got {self.seed}")
+        if self.guidance is not None and not 0.0 <= self.guidance <= MAX_SCALE:
+            raise BadInput(f"guidance must be between 0 and {MAX_SCALE:g}, got {self.guidance}")
+        _check_common(self.model, self.device, self.seed, self.feather)
+        if not 0 <= self.context <= MAX_CONTEXT:
+            raise BadInput(f"context must be between 0 and {MAX_CONTEXT} pixels, got {self.context}")
+        check_work_size(self.work_size)
+        if self.refine_strength is not None and not 0.0 <= self.refine_strength <= 1.0:
+            raise BadInput(
+                f"refine strength must be in [0, 1] (t0 of the full-size stage; 0: none), got {self.refine_strength}"
+            )
+        _check_text(self.prompt, "prompt")
+        _check_text(self.negative_prompt, "negative prompt")
 
 
 @dataclass
@@ -129,42 +148,84 @@ class LeditsRequest:
                 )
         if not 0.0 <= self.skip < 1.0:
             raise BadInput(f"skip must be in [0, 1), got {self.skip}")
-        if self.steps is not None and not 1 <= self.steps <= 1000:
-            raise BadInput(f"steps must be between 1 and 1000, got {self.steps}")
-        if len(self.concepts) > 16:
-            raise BadInput(f"at most 16 concepts per edit, got {len(self.concepts)}")
+        _check_steps(self.steps, 1000)
+        if len(self.concepts) > MAX_CONCEPTS:
+            raise BadInput(f"at most {MAX_CONCEPTS} concepts per edit, got {len(self.concepts)}")
         for c in self.concepts:
             if not c.text.strip():
                 raise BadInput("a concept needs a word or phrase")
+            _check_text(c.text, "concept")
             if not 0.0 < c.threshold < 1.0:
                 raise BadInput(f"concept threshold must be in (0, 1), got {c.threshold}")
-            if c.scale is not None and not 0.0 <= c.scale <= 100.0:
-                raise BadInput(f"concept scale must be in [0, 100], got {c.scale}; remove negates it")
-            if c.warmup < 0:
-                raise BadInput(f"concept warm-up must be >= 0 steps, got {c.warmup}")
+            if c.scale is not None and not 0.0 <= c.scale <= MAX_SCALE:
+                raise BadInput(
+                    f"concept scale must be in [0, {MAX_SCALE:g}], got {c.scale}; remove negates it"
+                )
+            if not 0 <= c.warmup <= MAX_STEPS:
+                raise BadInput(f"concept warm-up must be between 0 and {MAX_STEPS} steps, got {c.warmup}")
         for name, value in (("source guidance", self.source_guidance), ("guidance", self.guidance)):
-            if not 0.0 <= value <= 100.0:
-                raise BadInput(f"{name} must be between 0 and 100, got {value}")
+            if not 0.0 <= value <= MAX_SCALE:
+                raise BadInput(f"{name} must be between 0 and {MAX_SCALE:g}, got {value}")
+        _check_text(self.source_prompt, "source prompt")
+        _check_text(self.target_prompt, "target prompt")
         if not 0.0 <= self.momentum <= 10.0:
             raise BadInput(f"momentum must be between 0 and 10, got {self.momentum}")
         if not 0.0 <= self.momentum_beta < 1.0:
             raise BadInput(f"momentum beta must be in [0, 1), got {self.momentum_beta}")
         if self.threshold_over not in ("channel", "pixel"):
-            raise BadInput(f"threshold_over must be 'channel' or 'pixel', got {self.threshold_over!r}")
-        if self.device not in DEVICES and not self.device.startswith("cuda:"):
-            raise BadInput(f"unknown device {self.device!r}; allowed: auto, cpu, cuda, cuda:N")
-        if self.feather < 0:
-            raise BadInput("feather must be >= 0 pixels")
-        if not 0 <= self.seed < 2**63:
-            raise BadInput(f"seed must be in [0, 2^63), got {self.seed}")
+            raise BadInput(
+                f"threshold_over must be 'channel' or 'pixel', got {excerpt(self.threshold_over)!r}"
+            )
+        _check_common(self.model, self.device, self.seed, self.feather)
         if self.work_size is not None and self.work_size != 0 and not 8 <= self.work_size <= 16384:
             raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {self.work_size}")
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters with a note of how much was left out: errors quote input, and a
+    megabyte prompt echoed whole would come back on every status poll."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def check_work_size(work_size: int | None) -> None:
+    if work_size is not None and work_size != 0 and not 8 <= work_size <= 16384:
+        raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {work_size}")
 
 
 def check_repeats(repeats: int) -> None:
     """K of SDEdit (noise to t0 and denoise again, K times): one rule for requests and the evaluation."""
     if not 1 <= repeats <= 100:
         raise BadInput(f"repeats must be between 1 and 100, got {repeats}")
+
+
+def _check_steps(steps: int | None, most: int) -> None:
+    if steps is not None and not 1 <= steps <= most:
+        raise BadInput(f"steps must be between 1 and {most}, got {steps}")
+
+
+def _check_text(text: str, what: str) -> None:
+    if len(text) > MAX_PROMPT_CHARS:
+        raise BadInput(
+            f"{what} is {len(text)} characters long; at most {MAX_PROMPT_CHARS} are allowed: {excerpt(text)!r}"
+        )
+
+
+def _check_common(model: str, device: str, seed: int, feather: int) -> None:
+    """The fields SDEdit and LEDITS share."""
+    if not model or len(model) > MAX_MODEL_CHARS:
+        raise BadInput(
+            f"model must be a name from `noisebrush models` or a path of 1 to {MAX_MODEL_CHARS} characters, "
+            f"got {excerpt(model)!r}"
+        )
+    index = device.removeprefix("cuda:")
+    if device not in DEVICES and not (device.startswith("cuda:") and index.isascii() and index.isdigit()):
+        raise BadInput(f"unknown device {excerpt(device)!r}; allowed: auto, cpu, cuda, cuda:N")
+    if not 0 <= seed < 2**63:
+        raise BadInput(f"seed must be in [0, 2^63), got {seed}")
+    if not 0 <= feather <= MAX_FEATHER:
+        raise BadInput(f"feather must be between 0 and {MAX_FEATHER} pixels, got {feather}")
 
 
 def _check_image(img: np.ndarray, name: str) -> None:

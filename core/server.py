@@ -10,26 +10,34 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from . import wire
-from .auth import allowed_hosts, bearer_ok
+from . import budget, wire
+from .auth import allowed_hosts, ascii_number, bearer_ok
 from .errors import BadInput
 from .guard import Guard
 from .jobs import EngineLike, Job, JobQueue, QueueFull
+from .journal import Journal, Retention
+from .requests import excerpt
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
 API_VERSION = 1
 DEFAULT_PORT = 7865
+PUBLIC_PATHS = frozenset({"/v1/health"})  # answered without a token; everything else needs one
 
 
 @dataclass
@@ -42,11 +50,22 @@ class ServerConfig:
     max_queued: int = 64
     preview_interval: float = 0.5  # seconds between two previews of one job
     allow_hosts: list[str] = field(default_factory=list)  # extra Host names, e.g. a LAN name
+    state_dir: Path | None = None  # where the job journal lives; None: jobs are kept in memory only
+    keep_hours: float = 24.0  # how long the journal keeps a finished job and its results
+    keep_jobs: int = 1000  # ... at most this many finished jobs
+    keep_mb: float = 1024.0  # ... whose results take at most this many MiB
+    # Bytes one job may peak at (core/budget.py), checked at submit; None: half the memory available when the
+    # app starts; 0: no limit.
+    memory_budget: int | None = None
+
+    def journal_path(self) -> Path | None:
+        """One journal per port, so two servers sharing a state folder never mark each other's jobs lost."""
+        return None if self.state_dir is None else self.state_dir / f"jobs-{self.port}.sqlite"
 
 
 def default_models() -> list[dict[str, Any]]:
     """Installed priors with their closed vocabularies (read from noisebrush.json; no torch import)."""
-    from .models import list_models
+    from .models import list_models, schedule_steps
 
     out = []
     for m in list_models():
@@ -64,6 +83,7 @@ def default_models() -> list[dict[str, Any]]:
                 "source": str(m.source),
                 "size_bytes": m.size_bytes,
                 "vocabulary": vocab,
+                "schedule_steps": schedule_steps(m.path),
             }
         )
     return out
@@ -72,23 +92,15 @@ def default_models() -> list[dict[str, Any]]:
 def default_engine() -> EngineLike:
     from .engine import Engine
 
-    return Engine()
+    return Engine(memory_budget=0)  # the server holds jobs to its budget at submit (ServerConfig)
 
 
-class _Results:
-    """Encoded result PNGs, made once per job on first request."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cache: dict[str, list[str]] = {}
-
-    def get(self, job: Job) -> list[str]:
-        with self._lock:
-            if job.id not in self._cache:
-                if len(self._cache) >= 32:  # the queue forgets old jobs too; results can be large
-                    self._cache.pop(next(iter(self._cache)))
-                self._cache[job.id] = [wire.encode_png(r) for r in job.results]
-            return self._cache[job.id]
+def open_journal(config: ServerConfig) -> Journal | None:
+    path = config.journal_path()
+    if path is None:
+        return None
+    keep = Retention(config.keep_hours * 3600.0, config.keep_jobs, int(config.keep_mb * 1024 * 1024))
+    return Journal(path, keep)
 
 
 def create_app(
@@ -97,8 +109,14 @@ def create_app(
     models: Callable[[], list[dict[str, Any]]] = default_models,
 ) -> FastAPI:
     """The ASGI app (wrapped in `Guard`); `app.state.queue` is its job queue."""
-    queue = JobQueue(engine_factory, max_queued=config.max_queued, preview_interval=config.preview_interval)
-    results = _Results()
+    memory_budget = budget.default_budget() if config.memory_budget is None else config.memory_budget
+    queue = JobQueue(
+        engine_factory,
+        max_queued=config.max_queued,
+        preview_interval=config.preview_interval,
+        encode=wire.encode_png,
+        journal=open_journal(config),
+    )
     bearer = HTTPBearer(auto_error=False, description="the token from the file `noisebrush token` names")
 
     def require_token(request: Request, _: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
@@ -131,6 +149,10 @@ def create_app(
     @app.exception_handler(BadInput)
     async def _bad_input(_: Request, exc: BadInput) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": wire.validation_errors(exc.errors())}, status_code=422)
 
     @app.exception_handler(wire.TooLarge)
     async def _too_large(_: Request, exc: wire.TooLarge) -> JSONResponse:
@@ -171,8 +193,11 @@ def create_app(
     )
     def submit(body: wire.JobIn) -> dict[str, Any]:  # type: ignore[valid-type]
         """Queue an SDEdit or LEDITS run; jobs run one at a time, in order."""
-        kind, req = wire.to_request(body, config.max_pixels)
-        return _job_out(queue.submit(kind, req), with_images=False)
+        kind, req = wire.to_request(body, config.max_pixels, checks_only=True)
+        wire.check_model(req, models())
+        budget.check(req, memory_budget)
+        # `req` was built only to be checked; the waiting job holds the PNGs as they came in.
+        return _job_out(queue.submit(kind, wire.hold(body, config.max_pixels)), with_images=False)
 
     @app.get(
         "/v1/jobs/{job_id}", response_model=wire.JobOut, dependencies=auth, responses=errors, tags=["jobs"]
@@ -190,10 +215,8 @@ def create_app(
     )
     def cancel(job_id: str) -> dict[str, Any]:
         """Cancel a waiting job, or stop a running one at its next step. No effect on a finished job."""
-        _find(job_id)
-        job = queue.cancel(job_id)
-        assert job is not None
-        return _job_out(job, with_images=False)
+        found = _find(job_id)
+        return _job_out(queue.cancel(job_id) or found, with_images=False)  # a journaled job is finished
 
     @app.get(
         "/v1/jobs/{job_id}/events",
@@ -208,9 +231,11 @@ def create_app(
         """Server-sent events: `progress` per step, `preview` (throttled PNG of the box region), and
         `status` on every change; the stream ends after the final status. `since` skips events already seen
         (each event's `id` is its index)."""
-        job = _find(job_id)
+        job = queue.get(job_id)
+        if job is None:
+            job = await asyncio.to_thread(_find, job_id)  # the journal waits on disk
         last = request.headers.get("last-event-id")
-        start = int(last) + 1 if last and last.isdigit() else max(0, since)
+        start = int(last) + 1 if last and ascii_number(last) else max(0, since)
         return StreamingResponse(
             _stream(job, start),
             media_type="text/event-stream",
@@ -246,9 +271,10 @@ def create_app(
             queue.watch(job, -1)
 
     def _find(job_id: str) -> Job:
-        job = queue.get(job_id)
+        job = queue.find(job_id)
         if job is None:
-            raise HTTPException(404, f"no job {job_id!r} (finished jobs are forgotten after a while)")
+            kept = f"kept for {config.keep_hours:g} h" if config.state_dir else "forgotten after a while"
+            raise HTTPException(404, f"no job {excerpt(job_id)!r} (finished jobs are {kept})")
         return job
 
     def _job_out(job: Job, with_images: bool) -> dict[str, Any]:
@@ -268,7 +294,7 @@ def create_app(
             "finished": job.finished,
         }
         if with_images and job.status == "succeeded":
-            out["images"] = results.get(job)
+            out["images"] = job.results
         return out
 
     return app
@@ -282,21 +308,39 @@ def guarded(app: FastAPI, config: ServerConfig) -> Guard:
         port=config.port,
         any_ip=config.host in ("0.0.0.0", "::", ""),
         max_body=config.max_body_bytes,
+        token=config.token,
+        public=PUBLIC_PATHS,
     )
+
+
+def make_server(
+    app: FastAPI, config: ServerConfig, log_level: str = "info", timeout_graceful_shutdown: int = 3
+) -> uvicorn.Server:
+    """The uvicorn server for `app`. On SIGTERM or Ctrl-C every unfinished job ends at once (failed,
+    error_kind "lost"), before uvicorn waits for open connections: an event stream then gets that final
+    status and closes, instead of being cut when the grace period runs out."""
+    import uvicorn
+
+    queue: JobQueue = app.state.queue
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            queue.shutdown()
+            await super().shutdown(sockets)
+
+    options = uvicorn.Config(
+        guarded(app, config),
+        host=config.host,
+        port=config.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=timeout_graceful_shutdown,
+    )
+    return Server(options)
 
 
 def serve(config: ServerConfig, engine_factory: Callable[[], EngineLike] = default_engine) -> None:
     """Run the server in this thread until interrupted."""
-    import uvicorn
-
-    app = create_app(config, engine_factory)
-    uvicorn.run(
-        guarded(app, config),
-        host=config.host,
-        port=config.port,
-        log_level="info",
-        timeout_graceful_shutdown=3,
-    )
+    make_server(create_app(config, engine_factory), config).run()
 
 
 def _version() -> str:

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import uvicorn
 from PIL import Image
 
 from noisebrush.core.errors import BadInput
 from noisebrush.core.progress import Progress
 from noisebrush.core.requests import LeditsRequest, SDEditRequest
-from noisebrush.core.server import ServerConfig, create_app, guarded
+from noisebrush.core.server import ServerConfig, create_app, make_server
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -67,11 +66,19 @@ class FakeEngine:
         return out
 
     def sdedit(
-        self, req: SDEditRequest, callback: Callable[[Progress], None] | None = None
+        self,
+        req: SDEditRequest,
+        callback: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> list[np.ndarray]:
         return [self._run(req.guide, req.mask, req.prompt, callback) for _ in range(req.variations)]
 
-    def ledits(self, req: LeditsRequest, callback: Callable[[Progress], None] | None = None) -> np.ndarray:
+    def ledits(
+        self,
+        req: LeditsRequest,
+        callback: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
         return self._run(req.image, req.mask, req.target_prompt, callback)
 
 
@@ -85,19 +92,17 @@ FAKE_MODELS = [{"name": "default", "kind": "pixel", "source": "bundled", "size_b
 
 
 @contextmanager
-def live_server(engine: Any = None, **config: Any) -> Iterator[tuple[str, Any]]:
+def live_server(engine: Any = None, port: int | None = None, **config: Any) -> Iterator[tuple[str, Any]]:
     """Yield (base URL, app) of a server running `engine` (default: a FakeEngine) until the block ends."""
-    port = free_port()
+    port = port or free_port()
+    if engine is None or isinstance(engine, FakeEngine):
+        config.setdefault("memory_budget", 0)  # a fake engine does not use the bundled prior's memory
     cfg = ServerConfig(token=TOKEN, port=port, **config)
     eng = engine if engine is not None else FakeEngine()
     models = (lambda: FAKE_MODELS) if engine is None or isinstance(engine, FakeEngine) else None
     kwargs: dict[str, Any] = {"models": models} if models else {}
     app = create_app(cfg, lambda: eng, **kwargs)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            guarded(app, cfg), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
-        )
-    )
+    server = make_server(app, cfg, log_level="warning", timeout_graceful_shutdown=1)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -110,3 +115,19 @@ def live_server(engine: Any = None, **config: Any) -> Iterator[tuple[str, Any]]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def serve_cli_with_fake_engine(argv: list[str], steps: int, delay: float) -> int:
+    """`noisebrush serve ARGV` in this process with a FakeEngine: the entry point of a real server
+    process in tests (options, token file, state folder, signals: everything but the model). Parsed by
+    cli_serve's own parser, which spares the 30 s the other commands' torch imports take on a busy CPU."""
+    import argparse
+
+    from noisebrush.core import cli_serve, server
+
+    real_serve = server.serve
+    server.serve = lambda config, engine_factory=None: real_serve(config, lambda: FakeEngine(steps, delay))
+    parser = argparse.ArgumentParser(prog="noisebrush")
+    cli_serve.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
