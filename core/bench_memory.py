@@ -17,7 +17,7 @@ import numpy as np
 
 def probe(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     """Run one SDEdit in a child process. spec: model, size (h, w), box (x, y, w, h) or None, steps,
-    strength, prompt, rgba, device, context."""
+    strength, prompt, rgba, device, context, variations, full_mask."""
     proc = subprocess.run(
         [sys.executable, "-m", "noisebrush.core.bench_memory", json.dumps(spec)],
         capture_output=True,
@@ -50,6 +50,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     guide = np.full((h, w, channels), 200, np.uint8)
     guide[: h // 2, ..., :3] = (90, 140, 220)
     mask = None
+    if spec.get("full_mask"):
+        mask = np.ones((h, w), np.float32)
     if spec.get("box"):
         x, y, bw, bh = spec["box"]
         mask = np.zeros((h, w), np.float32)
@@ -64,6 +66,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         device=spec.get("device", "cpu"),
         context=spec.get("context", 64),
         low_memory=spec.get("low_memory", False),
+        variations=spec.get("variations", 1),
     )
     cuda = torch.cuda.is_available() and req.device != "cpu"
     if cuda:

@@ -102,8 +102,12 @@ def ledits(
     req: LeditsRequest,
     cache: InversionCache | None = None,
     callback: ProgressCallback | None = None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
-    """Run one LEDITS request: (cached) edit-friendly inversion, SEGA regeneration, pixel-space composite."""
+    """Run one LEDITS request: (cached) edit-friendly inversion, SEGA regeneration, pixel-space composite.
+
+    `check()` raises Cancelled to stop the run; it is called between bands of the final composite (the
+    engine also calls it before every model block)."""
     check_prior(prior, req)
     scale = prior.default_concept_scale  # for concepts that leave theirs unset
     req = replace(req, concepts=[c if c.scale is not None else replace(c, scale=scale) for c in req.concepts])
@@ -111,8 +115,8 @@ def ledits(
         return req.image.copy()  # nothing may change
     work = prior.ledits_work_size if req.work_size is None else req.work_size
     if work and max(req.image.shape[:2]) > work:
-        return _carried_up(prior, req, work, cache, callback)
-    return _ledits(prior, req, cache, callback)
+        return _carried_up(prior, req, work, cache, callback, check)
+    return _ledits(prior, req, cache, callback, check)
 
 
 def _carried_up(
@@ -121,6 +125,7 @@ def _carried_up(
     work: int,
     cache: InversionCache | None,
     callback: ProgressCallback | None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Edit an area-downscaled copy whose longest side is `work`, then add the upscaled change to the full image.
 
@@ -153,11 +158,11 @@ def _carried_up(
         assert callback is not None
         callback(replace(p, box=(0, 0, w, h), _render=lambda: preview(p)))
 
-    edited = carry(_ledits(prior, sub, cache, report if callback else None))
+    edited = carry(_ledits(prior, sub, cache, report if callback else None, check))
     if mask is None:
         return edited
     out = req.image.copy()
-    paste(out, edited, feather(mask, req.feather))
+    paste(out, edited, feather(mask, req.feather, check), check)
     return out
 
 
@@ -177,6 +182,7 @@ def _ledits(
     req: LeditsRequest,
     cache: InversionCache | None,
     callback: ProgressCallback | None,
+    check: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """One LEDITS run at the image's own size, scales resolved."""
     rgb = flatten(req.image)  # transparent paint sits on white paper
@@ -242,7 +248,7 @@ def _ledits(
     if mask is None:
         return generated  # the whole image was regenerated: an opaque RGB result
     out = req.image.copy()
-    paste(out, generated, feather(mask, req.feather))
+    paste(out, generated, feather(mask, req.feather, check), check)
     return out
 
 

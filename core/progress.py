@@ -28,3 +28,17 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+
+StopCheck = Callable[[], bool]
+"""Asked often during a run (inside model blocks and long loops); True means the user wants it stopped."""
+
+
+def stop_checker(should_stop: StopCheck | None) -> Callable[[], None]:
+    """A function that raises `Cancelled` once `should_stop()` says so; does nothing without one."""
+    from .errors import Cancelled
+
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise Cancelled()
+
+    return check

@@ -93,6 +93,11 @@ class SDEditController(QObject):
     def running(self) -> bool:
         return self._mine and self.runner.busy
 
+    @property
+    def batch_size(self) -> int:
+        """How many layers (or selections) the run works through, one after another."""
+        return len(self._targets)
+
     def set_options(self, **values: object) -> None:
         self.options = replace(self.options, **values)  # type: ignore[arg-type]
         self.options_changed.emit()
@@ -143,14 +148,16 @@ class SDEditController(QObject):
             for i, req in enumerate(reqs):
                 worker.tag = i
                 worker.check_cancel()
-                outs.append(engine.sdedit(req, callback=worker.callback))
+                outs.append(engine.sdedit(req, callback=worker.callback, should_stop=worker.should_stop))
+                engines.mark_warm(req.model, req.device)
             return outs
 
         self._mine = True
         self._started = time.monotonic()
         self.runner.start(job)
         self.running_changed.emit(True)
-        self.message.emit("Generating\u2026 (loading the model the first time)")
+        loading = not engines.is_warm(self.options.model, self.options.device)
+        self.message.emit("Generating\u2026" + (" (loading the model first)" if loading else ""))
         return True
 
     def cancel(self) -> None:

@@ -85,6 +85,11 @@ class LeditsController(QObject):
     def running(self) -> bool:
         return self._mine and self.runner.busy
 
+    @property
+    def batch_size(self) -> int:
+        """How many layers (or selections) the run works through, one after another."""
+        return len(self.session.targets) if self.session is not None else 0
+
     # --- concepts -----------------------------------------------------------------------------
 
     def add_concept(self, text: str, remove: bool = False, scale: float | None = None) -> None:
@@ -185,7 +190,7 @@ class LeditsController(QObject):
             for i, req in enumerate(reqs):
                 worker.tag = i
                 worker.check_cancel()
-                outs.append(engine.ledits(req, callback=worker.callback))
+                outs.append(engine.ledits(req, callback=worker.callback, should_stop=worker.should_stop))
             return outs
 
         self._mine = True

@@ -69,6 +69,10 @@ class EngineWorker(QObject):
         if self._cancel.is_set():
             raise Cancelled()
 
+    def should_stop(self) -> bool:
+        """Asked by the engine inside model blocks, so a cancel lands within one block, not one step."""
+        return self._cancel.is_set()
+
     def check_cancel(self) -> None:
         if self._cancel.is_set():
             raise Cancelled()
