@@ -24,6 +24,8 @@ TOOL_ACTIONS = (
     ("lasso", "mdi6.lasso", "Lasso select", "L"),
     ("maskbrush", "mdi6.brush-variant", "Mask brush (paint the selection)", "Shift+B"),
     ("pan", "mdi6.hand-back-right", "Pan (or hold Space)", "H"),
+    ("move", "mdi6.cursor-move", "Move layer", "V"),
+    ("transform", "mdi6.vector-square-edit", "Transform layer (Enter applies, Esc cancels)", "Ctrl+T"),
 )
 
 
@@ -60,9 +62,21 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     a["save_as"] = _act(
         win, "Save &As\u2026", win.files.save_as, "Ctrl+Shift+S", "mdi6.content-save-edit-outline"
     )
+    a["open_layer"] = _act(
+        win, "Open as &Layer\u2026", win.open_as_layer, "Ctrl+Alt+O", "mdi6.file-image-plus-outline"
+    )
     a["quit"] = _act(win, "&Quit", win.close, "Ctrl+Q")
-    a["undo"] = _act(win, "&Undo", doc.undo_stack.undo, "Ctrl+Z", "mdi6.undo")
-    a["redo"] = _act(win, "&Redo", doc.undo_stack.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "mdi6.redo")
+    a["undo"] = _act(win, "&Undo", win.undo, "Ctrl+Z", "mdi6.undo")
+    a["redo"] = _act(win, "&Redo", win.redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "mdi6.redo")
+    clip = win.clipboard
+    a["cut"] = _act(win, "Cu&t", clip.cut, "Ctrl+X", "mdi6.content-cut")
+    a["copy"] = _act(win, "&Copy", clip.copy, "Ctrl+C", "mdi6.content-copy")
+    a["copy_merged"] = _act(win, "Copy &Merged", clip.copy_merged, "Ctrl+Shift+C", "mdi6.content-copy")
+    # Every paste makes a new layer (Krita's habit), so Ctrl+V and GIMP's "as new layer" are one verb.
+    a["paste"] = _act(
+        win, "&Paste as New Layer", clip.paste, ["Ctrl+V", "Ctrl+Shift+V"], "mdi6.content-paste"
+    )
+    a["paste_in_place"] = _act(win, "Paste in Pla&ce", lambda: clip.paste(in_place=True), "Ctrl+Alt+V")
     a["select_all"] = _act(win, "Select &All", win.select_all, "Ctrl+A", "mdi6.select-all")
     a["deselect"] = _act(win, "&Deselect", win.deselect, "Ctrl+Shift+A", "mdi6.selection-off")
     a["invert"] = _act(win, "&Invert Selection", win.invert_selection, "Ctrl+I", "mdi6.select-inverse")
@@ -81,6 +95,15 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     )
     a["fit"] = _act(win, "&Fit to Window", canvas.fit, "Ctrl+0", "mdi6.fit-to-screen-outline")
     a["actual"] = _act(win, "&Actual Pixels", lambda: canvas.set_scale(1.0), "Ctrl+1", "mdi6.magnify-scan")
+    a["swap_colors"] = _act(win, "S&wap Colours", tools.swap_colors, "X", "mdi6.swap-horizontal")
+    a["default_colors"] = _act(win, "&Default Colours", tools.default_colors, "D", "mdi6.invert-colors")
+    a["wheel_zooms"] = _act(
+        win,
+        "Mouse &Wheel Zooms (Ctrl+Wheel Scrolls)",
+        lambda: win.set_wheel_zooms(a["wheel_zooms"].isChecked()),
+    )
+    a["wheel_zooms"].setCheckable(True)
+    a["wheel_zooms"].setChecked(canvas.wheel_zooms)
     a["bigger"] = _act(win, "Bigger Brush", tools.bigger, "]")
     a["smaller"] = _act(win, "Smaller Brush", tools.smaller, "[")
     a["generate"] = _act(win, "&Generate (SDEdit)", win.sdedit.generate, "Ctrl+Return", "mdi6.creation")
@@ -94,6 +117,8 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
         group.addAction(act)
         a[f"tool_{key}"] = act
     tools.tool_changed.connect(lambda k: a[f"tool_{k}"].setChecked(True))
+    # Ctrl+T again after Enter starts a new transform: the tool is already chosen.
+    a["tool_transform"].triggered.connect(lambda _=False: win.transform_tool.begin())
     a[f"tool_{tools.tool}"].setChecked(True)
 
     doc.undo_stack.canUndoChanged.connect(a["undo"].setEnabled)
@@ -118,6 +143,7 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
     for key in ("new", "open"):
         file.addAction(a[key])
     file.addMenu(recent)
+    file.addAction(a["open_layer"])
     file.addSeparator()
     for key in ("save", "save_as"):
         file.addAction(a[key])
@@ -126,6 +152,9 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
     edit = _menu(bar, "&Edit")
     edit.addAction(a["undo"])
     edit.addAction(a["redo"])
+    edit.addSeparator()
+    for key in ("cut", "copy", "copy_merged", "paste", "paste_in_place"):
+        edit.addAction(a[key])
     select = _menu(bar, "&Select")
     for key in ("select_all", "deselect", "invert", "feather"):
         select.addAction(a[key])
@@ -135,10 +164,14 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
     view = _menu(bar, "&View")
     for key in ("zoom_in", "zoom_out", "fit", "actual"):
         view.addAction(a[key])
+    view.addSeparator()
+    view.addAction(a["wheel_zooms"])
     tools_menu = _menu(bar, "&Tools")
     for key, *_ in TOOL_ACTIONS:
         tools_menu.addAction(a[f"tool_{key}"])
     tools_menu.addSeparator()
+    tools_menu.addAction(a["swap_colors"])
+    tools_menu.addAction(a["default_colors"])
     tools_menu.addAction(a["bigger"])
     tools_menu.addAction(a["smaller"])
     gen = _menu(bar, "&Generate")

@@ -7,17 +7,19 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PyQt6.QtCore import QPointF, QRect, QRectF, Qt, pyqtSignal
+from PyQt6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import (
     QBrush,
     QColor,
     QHideEvent,
     QImage,
+    QKeyEvent,
     QMouseEvent,
     QPainter,
     QPaintEvent,
     QPen,
     QPixmap,
+    QRegion,
     QResizeEvent,
     QShowEvent,
     QTabletEvent,
@@ -50,11 +52,15 @@ class Canvas(QWidget):
         self.scale = 1.0
         self.origin = QPointF(0, 0)  # widget position of document (0, 0)
         self._fitted = False
+        self._view_is_fit = False
         self._pan_from: QPointF | None = None
         self._temp_pan = False
         self._mouse: QPointF | None = None
         self._tablet_down = False
         self.preview: tuple[QImage, int, int] | None = None
+        self.wheel_zooms = False  # True: the wheel zooms and Ctrl+wheel scrolls (the older habit)
+        # Document area painted while a run is under way: shown over the run's preview, not under it.
+        self.painted_during_run: QRegion | None = None
         self.composite_tiles = TileCache(self._build_composite)
         self.selection_tiles = TileCache(self._build_selection, max_tiles=256)
         self.ants = MarchingAnts(doc.selection, self)
@@ -97,6 +103,7 @@ class Canvas(QWidget):
             (self.height() - self.doc.height * self.scale) / 2,
         )
         self._fitted = True
+        self._view_is_fit = True
         self.update()
         self.view_changed.emit()
 
@@ -105,6 +112,7 @@ class Canvas(QWidget):
         anchor = self.to_doc(at)
         self.scale = max(MIN_SCALE, min(MAX_SCALE, self.scale * factor))
         self.origin = at - anchor * self.scale
+        self._view_is_fit = False
         self.update()
         self.view_changed.emit()
 
@@ -113,6 +121,7 @@ class Canvas(QWidget):
 
     def pan_by(self, dx: float, dy: float) -> None:
         self.origin += QPointF(dx, dy)
+        self._view_is_fit = False
         self.update()
         self.view_changed.emit()
 
@@ -136,6 +145,13 @@ class Canvas(QWidget):
         )
         return intersect(box, self.doc.rect)
 
+    def drop_point(self) -> tuple[float, float]:
+        """Where something dropped in goes (document coordinates): the pointer when it is over the
+        canvas, else the middle of the view."""
+        at = self._mouse if self._mouse is not None else QPointF(self.width() / 2, self.height() / 2)
+        d = self.to_doc(at)
+        return (d.x(), d.y())
+
     def set_preview(self, image: QImage | None, x: int = 0, y: int = 0) -> None:
         old = self.preview
         self.preview = None if image is None else (image, x, y)
@@ -149,7 +165,13 @@ class Canvas(QWidget):
 
     # --- document signals ---------------------------------------------------------------------
 
+    def set_running(self, on: bool) -> None:
+        """A generation started (collect where the painter paints) or ended."""
+        self.painted_during_run = QRegion() if on else None
+
     def _on_pixels(self, box: Box | None) -> None:
+        if self.painted_during_run is not None:
+            self.painted_during_run += QRect(*box) if box is not None else QRect(*self.doc.rect)
         if box is not None and box[2] * box[3] <= PATCH_MAX_AREA:
             self.composite_tiles.patch(box, self.level())
         else:
@@ -230,7 +252,12 @@ class Canvas(QWidget):
             self._draw_tiles(p, self.composite_tiles, visible)
             if self.preview is not None:
                 img, px, py = self.preview
+                p.save()
+                if self.painted_during_run is not None and not self.painted_during_run.isEmpty():
+                    painted = self.view_transform().map(self.painted_during_run)
+                    p.setClipRegion(QRegion(self.rect()).subtracted(painted))
                 p.drawImage(self.doc_rect_to_widget((px, py, img.width(), img.height())), img)
+                p.restore()
             if not self.doc.selection.is_empty:
                 p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
                 self._draw_tiles(p, self.selection_tiles, visible)
@@ -263,10 +290,19 @@ class Canvas(QWidget):
                 img = cache.get(level, tx, ty)
                 if img is None:
                     continue
-                target = self.doc_rect_to_widget(
-                    (tx * span, ty * span, img.width() * step, img.height() * step)
+                p.drawImage(
+                    self._snapped((tx * span, ty * span, img.width() * step, img.height() * step)), img
                 )
-                p.drawImage(target, img)
+
+    def _snapped(self, box: Box) -> QRect:
+        """`box` on screen with its edges rounded to whole pixels. Neighbouring tiles round their shared
+        edge the same way, so they meet exactly: no pixel is half-covered by both (a faint line where
+        the checkerboard shows through) and none is left out."""
+        x, y, w, h = box
+        ox, oy, s = self.origin.x(), self.origin.y(), self.scale
+        x0, y0 = round(ox + x * s), round(oy + y * s)
+        x1, y1 = round(ox + (x + w) * s), round(oy + (y + h) * s)
+        return QRect(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
 
     # --- input --------------------------------------------------------------------------------
 
@@ -339,15 +375,42 @@ class Canvas(QWidget):
         e.accept()
 
     def wheelEvent(self, e: QWheelEvent | None) -> None:  # noqa: N802
+        """The wheel scrolls (Shift: sideways) and Ctrl+wheel zooms, as in Krita and GIMP; with
+        `wheel_zooms` set the two swap, for those used to the other habit."""
         assert e is not None
-        dy = e.angleDelta().y()
+        mods = e.modifiers()
+        ctrl = bool(mods & Qt.KeyboardModifier.ControlModifier)
+        dx, dy = e.angleDelta().x(), e.angleDelta().y()
+        if ctrl != self.wheel_zooms:
+            if dy:
+                self.zoom_at(1.25 ** (dy / 120), e.position())
+            return
+        pixels = e.pixelDelta()
+        if not pixels.isNull():  # a touchpad says how far, in pixels
+            dx, dy = pixels.x(), pixels.y()
+        if mods & Qt.KeyboardModifier.ShiftModifier and not dx:
+            dx, dy = dy, 0
+        self.pan_by(dx / 2, dy / 2)
+
+    def event(self, e: QEvent | None) -> bool:
+        # A tool in the middle of its work (Enter applies a transform) takes keys before shortcuts do.
         if (
-            e.modifiers() & Qt.KeyboardModifier.ShiftModifier
-            and not e.modifiers() & Qt.KeyboardModifier.ControlModifier
+            e is not None
+            and e.type() == QEvent.Type.ShortcutOverride
+            and isinstance(e, QKeyEvent)
+            and self.tool is not None
+            and self.tool.wants_key(e.key())
         ):
-            self.pan_by(-dy / 2, 0)
-        elif dy:
-            self.zoom_at(1.25 ** (dy / 120), e.position())
+            e.accept()
+            return True
+        return super().event(e)
+
+    def keyPressEvent(self, e: QKeyEvent | None) -> None:  # noqa: N802
+        assert e is not None
+        if self.tool is not None and self.tool.key(e.key()):
+            e.accept()
+            return
+        super().keyPressEvent(e)
 
     def leaveEvent(self, e: object) -> None:  # noqa: N802
         old, self._mouse = self._mouse, None
@@ -362,7 +425,8 @@ class Canvas(QWidget):
         super().hideEvent(e)
 
     def resizeEvent(self, e: QResizeEvent | None) -> None:  # noqa: N802
-        if not self._fitted:
+        # A view the painter has not moved since it was fitted stays fitted as the window resizes.
+        if not self._fitted or self._view_is_fit:
             self.fit()
         super().resizeEvent(e)
 

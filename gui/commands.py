@@ -112,6 +112,8 @@ class LayerPropertyCommand(QUndoCommand):
             "visible": "Show/hide layer",
             "opacity": "Layer opacity",
             "locked": "Lock layer",
+            "blend": "Blend mode",
+            "alpha_locked": "Lock alpha",
         }
         super().__init__(labels[prop])
         self.doc, self.layer, self.prop = doc, layer, prop

@@ -266,7 +266,7 @@ class Document(QObject):
     def _set_property(self, layer: Layer, prop: str, value: Any) -> None:
         setattr(layer, prop, value)
         self.layers_changed.emit()
-        if prop in ("visible", "opacity"):
+        if prop in ("visible", "opacity", "blend"):
             self.pixels_changed.emit(layer.rect)
 
     def _set_geometry(self, layer: Layer, pixels: np.ndarray, x: int, y: int) -> None:
@@ -293,4 +293,6 @@ def _white(width: int, height: int) -> np.ndarray:
 
 def _shown(layer: Layer) -> Layer:
     """`layer` as the canvas composites it when shown: same pixels, place and opacity."""
-    return Layer(layer.name, layer.pixels, layer.x, layer.y, layer.opacity, True, False, uid=layer.uid)
+    return Layer(
+        layer.name, layer.pixels, layer.x, layer.y, layer.opacity, True, False, layer.uid, layer.blend
+    )

@@ -33,6 +33,16 @@ class EngineHolder:
         self._engine: Any = None
         self._lock = threading.Lock()
         self._vocab: dict[str, list[str] | None] = {}
+        self._warm: tuple[str, str] | None = None
+
+    def is_warm(self, model: str, device: str) -> bool:
+        """Whether `model` on `device` has run already and so is loaded. The engine keeps one prior
+        loaded (its default), so only the last model run counts; core offers no query of its own."""
+        return self._warm == (model, device)
+
+    def mark_warm(self, model: str, device: str) -> None:
+        """Called by a job once a run on `model` has finished (from the worker thread)."""
+        self._warm = (model, device)
 
     def get(self) -> Any:
         with self._lock:

@@ -13,13 +13,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QObject, QSettings, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
+import numpy as np
+from PyQt6.QtCore import QObject, QSettings, Qt, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from .document import Document
 from .filejobs import FileJobs
 from .imageio import OPEN_FILTER, SAVE_FILTER, is_layered, read_document, write_document
 from .layer import Layer
+from .new_image import NewImageDialog
+from .pixels import composite
 from .recovery import AutoSaver, recent_files, remember_file
 
 TITLE = "NoiseBrush Studio"
@@ -29,7 +32,7 @@ Then = Callable[[], object]
 
 def _snapshot(layers: list[Layer]) -> list[Layer]:
     """Copies the writer can own while painting goes on (a memory copy, far cheaper than encoding)."""
-    return [Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked) for la in layers]
+    return [la.snapshot() for la in layers]
 
 
 class DocumentFiles(QObject):
@@ -97,14 +100,16 @@ class DocumentFiles(QObject):
         self.maybe_save(self._ask_size)
 
     def _ask_size(self) -> None:
-        doc = self.doc
-        w, ok = QInputDialog.getInt(self.window, "New image", "Width (pixels):", doc.width, 8, 16384)
-        if not ok:
-            return
-        h, ok = QInputDialog.getInt(self.window, "New image", "Height (pixels):", doc.height, 8, 16384)
-        if ok:
-            self.flat_source = None
-            doc.new(w, h)
+        """One window-modal dialog for width and height, with presets; the document changes on OK."""
+        dialog = NewImageDialog(self.doc.width, self.doc.height, self.window)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.accepted.connect(lambda: self._new_of_size(*dialog.image_size()))
+        dialog.finished.connect(lambda _=0: dialog.deleteLater())
+        dialog.open()
+
+    def _new_of_size(self, width: int, height: int) -> None:
+        self.flat_source = None
+        self.doc.new(width, height)
 
     def open_dialog(self) -> None:
         self.maybe_save(self._ask_open)
@@ -153,6 +158,32 @@ class DocumentFiles(QObject):
         self.opened.emit(path)
         if then is not None:
             then()
+
+    def open_as_layer_dialog(self, add: Callable[[str, np.ndarray], object]) -> None:
+        start = str(self.settings.value("files/last_dir", str(Path.home())))
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open as layer", start, OPEN_FILTER)
+        if path:
+            self.open_as_layer(path, add)
+
+    def open_as_layer(self, path: str, add: Callable[[str, np.ndarray], object]) -> bool:
+        """Read `path` off the GUI thread, flattened, and hand its pixels to `add` (which makes the
+        layer); an unreadable file gets an error dialog and leaves the document as it was."""
+        name = Path(path).name
+
+        def flat() -> np.ndarray:
+            w, h, layers = read_document(path)
+            return composite(layers, (0, 0, w, h))
+
+        def done(rgba: np.ndarray) -> None:
+            self.settings.setValue("files/last_dir", str(Path(path).parent))
+            add(path, rgba)
+
+        return self._start(
+            f"Opening {name}\u2026",
+            flat,
+            done,
+            lambda message: self.show_error("Cannot open file", f"{name}: {message}"),
+        )
 
     # --- save ---------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .layer import Layer
-from .ora import FileFormatError, read_ora, write_ora
+from .ora import FileFormatError, give_usual_mode, read_ora, write_ora
 from .pixels import composite, flatten_on
 
 FLAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -67,6 +67,7 @@ def write_document(
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, fmt, **kwargs)
+        give_usual_mode(tmp, target)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import mmap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class Layer:
     visible: bool = True
     locked: bool = False
     uid: int = field(default_factory=lambda: next(_ids))
+    blend: str = "svg:src-over"  # OpenRaster composite-op; see pixels.BLEND_MODES
+    alpha_locked: bool = False  # painting keeps the layer's transparency as it is
 
     @classmethod
     def blank(cls, name: str, width: int, height: int, x: int = 0, y: int = 0) -> Layer:
@@ -68,4 +70,10 @@ class Layer:
             self.opacity,
             self.visible,
             self.locked,
+            blend=self.blend,
+            alpha_locked=self.alpha_locked,
         )
+
+    def snapshot(self) -> Layer:
+        """A copy of the pixels with every property, the same uid: what a file writer may own."""
+        return replace(self, pixels=self.pixels.copy())

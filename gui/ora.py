@@ -63,8 +63,9 @@ def write_ora(
                 "y": str(layer.y),
                 "opacity": f"{layer.opacity:.4f}",
                 "visibility": "visible" if layer.visible else "hidden",
-                "composite-op": "svg:src-over",
+                "composite-op": layer.blend,
                 "edit-locked": "true" if layer.locked else "false",
+                "alpha-locked": "true" if layer.alpha_locked else "false",
             },
         )
         entries.append((src, _png_bytes(layer.pixels, compress_level)))
@@ -83,11 +84,37 @@ def write_ora(
                 z.writestr(src, data, compress_type=zipfile.ZIP_STORED)
             z.writestr("Thumbnails/thumbnail.png", _png_bytes(_thumbnail(merged), compress_level))
             z.writestr("mergedimage.png", _png_bytes(merged, compress_level))
+        give_usual_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without setting it where the OS allows (os.umask has no getter, and
+    setting it to read it would race with other threads creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def give_usual_mode(tmp: str, target: str) -> None:
+    """Give the temporary file (made 0600 by mkstemp) the mode a plain open() would give `target`:
+    that of the file it replaces, else 0666 less the umask (0644 under the usual umask 022)."""
+    try:
+        mode = os.stat(target).st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
+    os.chmod(tmp, mode)
 
 
 def _int(el: ET.Element, key: str, default: int, where: str) -> int:
@@ -136,6 +163,9 @@ def _layers_of(stack: ET.Element, z: zipfile.ZipFile, dx: int, dy: int) -> list[
                 min(1.0, max(0.0, opacity)),
                 el.get("visibility", "visible") != "hidden",
                 el.get("edit-locked", "false") == "true",
+                # A mode we cannot draw is kept, so saving gives it back to the program that wrote it.
+                blend=el.get("composite-op", "svg:src-over") or "svg:src-over",
+                alpha_locked=el.get("alpha-locked", "false") == "true",
             )
         )
     return out

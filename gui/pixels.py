@@ -5,7 +5,7 @@ Boxes are (x, y, w, h) tuples of ints. Colours are straight-alpha RGBA8.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import overload
 
 import numpy as np
@@ -79,6 +79,71 @@ def region_of(mask: np.ndarray | None, box: Box) -> np.ndarray | None:
 
 # --- compositing ---------------------------------------------------------------------------------
 
+NORMAL = "svg:src-over"
+
+
+def _overlay(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    return _hard_light(cs, cb)
+
+
+def _hard_light(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    return np.where(cs <= 0.5, 2.0 * cs * cb, 1.0 - 2.0 * (1.0 - cs) * (1.0 - cb))
+
+
+def _soft_light(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    d = np.where(cb <= 0.25, ((16.0 * cb - 12.0) * cb + 4.0) * cb, np.sqrt(cb))
+    return np.where(cs <= 0.5, cb - (1.0 - 2.0 * cs) * cb * (1.0 - cb), cb + (2.0 * cs - 1.0) * (d - cb))
+
+
+def _dodge(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.minimum(1.0, cb / (1.0 - cs))
+    return np.where(cb <= 0.0, 0.0, np.where(cs >= 1.0, 1.0, out))
+
+
+def _burn(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 1.0 - np.minimum(1.0, (1.0 - cb) / cs)
+    return np.where(cb >= 1.0, 1.0, np.where(cs <= 0.0, 0.0, out))
+
+
+# The separable blend modes of the W3C Compositing spec under their OpenRaster names (what Krita, GIMP
+# and MyPaint write as composite-op), each B(backdrop, source) on straight colours in [0, 1].
+BLEND_MODES: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None]] = {
+    NORMAL: ("Normal", None),
+    "svg:multiply": ("Multiply", lambda cb, cs: cb * cs),
+    "svg:screen": ("Screen", lambda cb, cs: cb + cs - cb * cs),
+    "svg:overlay": ("Overlay", _overlay),
+    "svg:darken": ("Darken", np.minimum),
+    "svg:lighten": ("Lighten", np.maximum),
+    "svg:color-dodge": ("Colour dodge", _dodge),
+    "svg:color-burn": ("Colour burn", _burn),
+    "svg:hard-light": ("Hard light", _hard_light),
+    "svg:soft-light": ("Soft light", _soft_light),
+    "svg:difference": ("Difference", lambda cb, cs: np.abs(cb - cs)),
+    "svg:exclusion": ("Exclusion", lambda cb, cs: cb + cs - 2.0 * cb * cs),
+}
+
+
+def blend_label(op: str) -> str:
+    """The name the painter sees; a mode we do not draw is named and said to show as Normal."""
+    known = BLEND_MODES.get(op)
+    return known[0] if known else f"{op} (shown as Normal)"
+
+
+def _blend_into(dst: np.ndarray, src: np.ndarray, a: np.ndarray, fn: Callable[..., np.ndarray]) -> None:
+    """Lay straight-alpha `src` (RGBA8) with coverage `a` over premultiplied channel-first `dst` with
+    the blend function `fn` (W3C Compositing: co = cs(1 - ab) + cb(1 - as) + as ab B(Cb, Cs))."""
+    ab = dst[3].copy()
+    inv_ab = np.where(ab > 0, 1.0 / np.maximum(ab, np.float32(1e-8)), 0.0).astype(np.float32)
+    both = a * ab
+    for c in range(3):
+        cs = src[..., c] * np.float32(1.0 / 255.0)
+        cb = np.clip(dst[c] * inv_ab, 0.0, 1.0)
+        mixed = np.clip(fn(cb, cs), 0.0, 1.0).astype(np.float32)
+        dst[c] = cs * a * (1.0 - ab) + dst[c] * (1.0 - a) + both * mixed
+    dst[3] = a + ab * (1.0 - a)
+
 
 def _axis(origin: int, start: int, count: int, step: int, size: int) -> tuple[int, int, int]:
     """Sample indices start + i*step (document) inside a layer at `origin` of `size`:
@@ -111,6 +176,10 @@ def composite_premultiplied(layers: Iterable[Layer], box: Box, step: int = 1) ->
         src = layer.pixels[lj : lj + nj * step : step, li : li + ni * step : step]
         a = src[..., 3] * np.float32(layer.opacity / 255.0)
         dst = acc[:, j0 : j0 + nj, i0 : i0 + ni]
+        blend = BLEND_MODES.get(layer.blend, BLEND_MODES[NORMAL])[1]
+        if blend is not None and not empty:
+            _blend_into(dst, src, a, blend)
+            continue
         if not empty:
             if not a.any():
                 continue

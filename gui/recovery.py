@@ -15,7 +15,6 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QSettings, QStandardPaths, QTimer, pyqtSignal
 
 from .document import Document
-from .layer import Layer
 from .ora import write_ora
 
 MAX_RECENT_FILES = 10
@@ -57,10 +56,7 @@ class AutoSaver(QObject):
             return False
         if self._thread is not None and self._thread.is_alive():
             return False
-        layers = [
-            Layer(la.name, la.pixels.copy(), la.x, la.y, la.opacity, la.visible, la.locked)
-            for la in doc.layers
-        ]
+        layers = [la.snapshot() for la in doc.layers]
         w, h, source = doc.width, doc.height, doc.path
         self._saved_index = doc.undo_stack.index()
         target, info = self.file, self.info

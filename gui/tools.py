@@ -4,16 +4,17 @@ mask brush). A tool turns pointer events into document verbs; one stroke or clic
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QPainter, QPainterPath, QPen
 
+from .brushes import smoothed
 from .document import Document
 from .layer import Layer
-from .pixels import crop, flood_region, nonzero_box, paint_over, region_of, shape_mask
+from .pixels import Box, crop, flood_region, nonzero_box, paint_over, region_of, shape_mask
 from .stroke import BrushDab, Stroke
 from .toolstate import ToolState
 
@@ -45,6 +46,21 @@ class Tool:
 
     def paint_overlay(self, p: QPainter, canvas: Canvas) -> None: ...
 
+    def busy(self) -> bool:
+        """Whether the tool holds work in progress that undo should throw away first."""
+        return False
+
+    def leave(self) -> None:
+        """Another tool was chosen."""
+        self.cancel()
+
+    def wants_key(self, key: int) -> bool:
+        """Whether the tool takes `key` (a Qt.Key) before the window's shortcuts do."""
+        return False
+
+    def key(self, key: int) -> bool:
+        return False
+
     def paintable_layer(self) -> Layer | None:
         layer = self.doc.active
         if layer is None:
@@ -71,9 +87,26 @@ class BrushTool(Tool):
         self.stroke: Stroke | None = None
         self.layer: Layer | None = None
         self.grow: ResizeLayerCommand | None = None
+        self.alpha: np.ndarray | None = None  # the layer's alpha before the stroke, when alpha-locked
+        self.steady: tuple[float, float] | None = None  # where the smoothed stroke has got to
+
+    def _keep_alpha(self, box: Box | None) -> Box | None:
+        """With the layer's alpha locked, put its transparency back where the stroke just drew."""
+        if box is not None and self.alpha is not None and self.layer is not None:
+            crop(self.layer.pixels, box)[..., 3] = crop(self.alpha, box)
+        return box
+
+    def _steadied(self, e: ToolEvent) -> ToolEvent:
+        """`e` moved to the smoothed stroke's next point (the pointer itself with smoothing off)."""
+        if self.steady is None or self.state.smoothing <= 0:
+            self.steady = (e.x, e.y)
+        else:
+            self.steady = smoothed(self.steady, (e.x, e.y), self.state.smoothing)
+        return replace(e, x=self.steady[0], y=self.steady[1])
 
     def _dab(self, e: ToolEvent) -> BrushDab:
         assert self.layer is not None
+        e = self._steadied(e)
         pressure = e.pressure if self.state.pressure else 1.0
         radius = self.state.size / 2 * (0.2 + 0.8 * pressure)
         return BrushDab(e.x - self.layer.x, e.y - self.layer.y, radius, self.state.opacity * pressure)
@@ -84,6 +117,7 @@ class BrushTool(Tool):
             return
         self.layer = layer
         self.grow = self.doc.grow_for_paint(layer)
+        self.alpha = layer.pixels[..., 3].copy() if layer.alpha_locked else None
         self.stroke = Stroke(
             layer.pixels,
             "erase" if self.erase else "paint",
@@ -92,11 +126,11 @@ class BrushTool(Tool):
             self.doc.selection.clip(),
             (layer.x, layer.y),
         )
-        self.doc.touched(layer, self.stroke.line_to(self._dab(e)))
+        self.doc.touched(layer, self._keep_alpha(self.stroke.line_to(self._dab(e))))
 
     def move(self, e: ToolEvent) -> None:
         if self.stroke is not None and self.layer is not None:
-            box = self.stroke.line_to(self._dab(e))
+            box = self._keep_alpha(self.stroke.line_to(self._dab(e)))
             if box is not None:
                 self.doc.touched(self.layer, box)
 
@@ -108,14 +142,14 @@ class BrushTool(Tool):
         self.doc.commit_stroke(self.layer, self.grow, change, "Eraser" if self.erase else "Brush stroke")
         if not self.erase and change is not None:
             self.state.remember_color()
-        self.stroke = self.layer = self.grow = None
+        self.stroke = self.layer = self.grow = self.alpha = self.steady = None
 
     def cancel(self) -> None:
         if self.stroke is not None and self.layer is not None:
             self.doc.touched(self.layer, self.stroke.abort())
             if self.grow is not None:
                 self.grow.undo()
-        self.stroke = self.layer = self.grow = None
+        self.stroke = self.layer = self.grow = self.alpha = self.steady = None
 
 
 class PickerTool(Tool):
@@ -157,6 +191,8 @@ class FillTool(Tool):
             alpha *= clip
         old = crop(layer.pixels, box).copy()
         new = paint_over(old, _rgba(self.state.color), alpha * self.state.opacity)
+        if layer.alpha_locked:
+            new[..., 3] = old[..., 3]
         crop(layer.pixels, box)[...] = new
         self.doc.touched(layer, box)
         self.doc.commit_stroke(layer, grow, (box, old, new), "Fill")
@@ -280,6 +316,8 @@ class ShapeSelectTool(Tool):
 
 
 def make_tools(doc: Document, state: ToolState, notify: Callable[[str], None]) -> dict[str, Tool]:
+    from .placing import MoveTool, TransformTool  # they build on Tool
+
     return {
         "brush": BrushTool(doc, state, notify, erase=False),
         "eraser": BrushTool(doc, state, notify, erase=True),
@@ -290,4 +328,6 @@ def make_tools(doc: Document, state: ToolState, notify: Callable[[str], None]) -
         "lasso": ShapeSelectTool(doc, state, notify, "polygon"),
         "maskbrush": MaskBrushTool(doc, state, notify),
         "pan": Tool(doc, state, notify),
+        "move": MoveTool(doc, state, notify),
+        "transform": TransformTool(doc, state, notify),
     }

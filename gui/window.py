@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 
 from .actions import build_actions, build_menus
 from .canvas import Canvas
+from .clipboard import ClipboardVerbs
 from .document import Document
 from .engines import EngineHolder, ModelChoice, list_model_choices
 from .files import TITLE, DocumentFiles
@@ -38,10 +39,12 @@ from .generation import SDEditController
 from .layer import Layer
 from .ledits import LeditsController
 from .panels.brush import BrushPanel
+from .panels.colour import ColourPanel
 from .panels.layers import LayersPanel
 from .panels.ledits import LeditsPanel
 from .panels.sdedit import SDEditPanel
 from .pixels import feather
+from .placing import TransformTool
 from .recovery import AutoSaver
 from .theme import apply_dark
 from .tools import ShapeSelectTool, make_tools
@@ -83,16 +86,25 @@ class MainWindow(QMainWindow):
         self._discard_on_close = False
 
         self.canvas = Canvas(self.doc, self.tools)
+        self.canvas.wheel_zooms = _truthy(self.settings.value("view/wheel_zooms", False))
         self.setCentralWidget(self.canvas)
+        self.clipboard = ClipboardVerbs(self.doc, self.canvas.drop_point, self.status_message)
         self.tool_objects = make_tools(self.doc, self.tools, self.status_message)
         for t in self.tool_objects.values():
             if isinstance(t, ShapeSelectTool):
                 t.canvas_update = self.canvas.update
+            if isinstance(t, TransformTool):
+                t.canvas = self.canvas
+        transform = self.tool_objects["transform"]
+        assert isinstance(transform, TransformTool)
+        self.transform_tool: TransformTool = transform
         self.tools.tool_changed.connect(self._tool_changed)
         self._tool_changed(self.tools.tool)
 
         self.layers_panel = LayersPanel(self.doc)
         self.brush_panel = BrushPanel(self.tools)
+        self.brush_panel.bind_transform(self.transform_tool)
+        self.colour_panel = ColourPanel(self.tools)
         self.sdedit_panel = SDEditPanel(self.sdedit)
         self.ledits_panel = LeditsPanel(self.ledits)
         self.history = QUndoView(self.doc.undo_stack)
@@ -151,20 +163,28 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_docks(self) -> None:
+        """Generate and Layers on the right, the painting docks (colour, tool options, history) on the
+        left, as in Krita: one column of four docks could not fit a 650 px high window, and the
+        Generate button must never be pushed out of sight."""
         right = Qt.DockWidgetArea.RightDockWidgetArea
+        left = Qt.DockWidgetArea.LeftDockWidgetArea
         self.generate_tabs = QTabWidget()
         self.generate_tabs.addTab(self.sdedit_panel, "SDEdit")
         self.generate_tabs.addTab(self.ledits_panel, "LEDITS")
         gen = self._dock("Generate", self.generate_tabs, right, "dock-generate")
         layers = self._dock("Layers", self.layers_panel, right, "dock-layers")
-        brush = self._dock("Tool Options", self.brush_panel, right, "dock-brush")
-        hist = self._dock("History", self.history, right, "dock-history")
+        colour = self._dock("Colour", self.colour_panel, left, "dock-colour")
+        brush = self._dock("Tool Options", self.brush_panel, left, "dock-brush")
+        hist = self._dock("History", self.history, left, "dock-history")
         self.splitDockWidget(gen, layers, Qt.Orientation.Vertical)
-        self.splitDockWidget(layers, brush, Qt.Orientation.Vertical)
+        self.splitDockWidget(colour, brush, Qt.Orientation.Vertical)
         self.tabifyDockWidget(brush, hist)
         brush.raise_()
-        self.resizeDocks([gen, layers, brush], [400, 250, 230], Qt.Orientation.Vertical)
-        self.resizeDocks([gen], [360], Qt.Orientation.Horizontal)
+        self.layers_panel.setMinimumHeight(120)
+        self.resizeDocks([gen, layers], [460, 250], Qt.Orientation.Vertical)
+        self.resizeDocks([colour, brush], [230, 300], Qt.Orientation.Vertical)
+        self.resizeDocks([gen], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks([colour], [230], Qt.Orientation.Horizontal)
 
     def _build_status(self) -> None:
         bar = self.statusBar()
@@ -216,9 +236,12 @@ class MainWindow(QMainWindow):
 
     def _tool_changed(self, key: str) -> None:
         if self.canvas.tool is not None:
-            self.canvas.tool.cancel()
+            self.canvas.tool.leave()
         self.canvas.tool = self.tool_objects[key]
-        self.canvas.setCursor(Qt.CursorShape.OpenHandCursor if key == "pan" else Qt.CursorShape.CrossCursor)
+        cursors = {"pan": Qt.CursorShape.OpenHandCursor, "move": Qt.CursorShape.SizeAllCursor}
+        self.canvas.setCursor(cursors.get(key, Qt.CursorShape.CrossCursor))
+        if key == "transform":
+            self.transform_tool.begin()
         self.canvas.update()
 
     def _update_title(self) -> None:
@@ -248,6 +271,7 @@ class MainWindow(QMainWindow):
     # --- generation status --------------------------------------------------------------------
 
     def _running(self, on: bool) -> None:
+        self.canvas.set_running(on)
         self.progress_bar.setVisible(on)
         self.progress_bar.setRange(0, 0)
         if not on:
@@ -257,7 +281,15 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(step)
         eta = f" \u00b7 {left:.0f} s left" if left >= 0 else ""
-        self.step_label.setText(f"step {step}/{total}{eta}")
+        self.step_label.setText(f"{self._batch_place()}step {step}/{total}{eta}")
+
+    def _batch_place(self) -> str:
+        """ "layer 2 of 5, " while a run works through several layers; "" for one."""
+        ctl = self.sdedit if self.sdedit.running else self.ledits if self.ledits.running else None
+        worker = self.runner.worker
+        if ctl is None or worker is None or ctl.batch_size < 2 or not isinstance(worker.tag, int):
+            return ""
+        return f"layer {worker.tag + 1} of {ctl.batch_size}, "
 
     def cancel_all(self) -> None:
         if self.sdedit.running:
@@ -266,6 +298,27 @@ class MainWindow(QMainWindow):
             self.ledits.cancel()
         elif self.canvas.tool is not None:
             self.canvas.tool.cancel()
+
+    def undo(self) -> None:
+        """Undo; a move or transform still in progress is the last thing done, so it goes first."""
+        tool = self.canvas.tool
+        if tool is not None and tool.busy():
+            tool.cancel()
+        else:
+            self.doc.undo_stack.undo()
+
+    def redo(self) -> None:
+        tool = self.canvas.tool
+        if tool is not None and tool.busy():
+            return  # redoing under a live transform would change the pixels it works from
+        self.doc.undo_stack.redo()
+
+    def set_wheel_zooms(self, on: bool) -> None:
+        self.canvas.wheel_zooms = on
+        self.settings.setValue("view/wheel_zooms", on)
+
+    def open_as_layer(self) -> None:
+        self.files.open_as_layer_dialog(self.clipboard.open_as_layer)
 
     # --- selection verbs ----------------------------------------------------------------------
 
@@ -382,3 +435,8 @@ class MainWindow(QMainWindow):
             self._shown_once = True
             self.autosaver.start()
             QTimer.singleShot(0, self.canvas.fit)
+
+
+def _truthy(value: object) -> bool:
+    """A QSettings bool: INI files hand it back as the string "true" or "false"."""
+    return value is True or str(value).lower() == "true"

@@ -9,6 +9,7 @@ from PyQt6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QColorDialog,
+    QComboBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -21,6 +22,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from noisebrush.gui.brushes import PRESETS
+from noisebrush.gui.placing import TransformTool
 from noisebrush.gui.toolstate import MAX_RECENT, ToolState
 
 
@@ -34,6 +37,13 @@ class BrushPanel(QWidget):
         self.state = state
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
+
+        self.preset = QComboBox()
+        for p in PRESETS:
+            self.preset.addItem(p.name, p.name)
+        self.preset.setToolTip("Brush preset: sets size, hardness, opacity, pressure and smoothing")
+        self.preset.activated.connect(lambda i: state.use_preset(str(self.preset.itemData(i))))
+        form.addRow("Preset", self.preset)
 
         # not `self.size`: that would hide QWidget.size()
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
@@ -53,7 +63,14 @@ class BrushPanel(QWidget):
         self.opacity.valueChanged.connect(lambda v: state.set(opacity=v / 100))
         form.addRow("Opacity", self.opacity)
 
-        self.pressure = QCheckBox("Tablet pressure sets size and opacity")
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setRange(0, 100)
+        self.smoothing.setToolTip("Stroke smoothing: the brush trails the pointer to steady a shaky line")
+        self.smoothing.valueChanged.connect(lambda v: state.set(smoothing=v / 100))
+        form.addRow("Smoothing", self.smoothing)
+
+        self.pressure = QCheckBox("Tablet pressure")
+        self.pressure.setToolTip("Tablet pressure sets the size and opacity of each dab")
         self.pressure.toggled.connect(lambda on: state.set(pressure=on))
         form.addRow("", self.pressure)
 
@@ -99,6 +116,21 @@ class BrushPanel(QWidget):
         self.mode_group.buttonClicked.connect(lambda b: state.set(select_mode=b.property("mode")))
         form.addRow("Selection", modes)
 
+        self.transform_row = QWidget()
+        tr = QHBoxLayout(self.transform_row)
+        tr.setContentsMargins(0, 0, 0, 0)
+        self.flip_h = _tool_button("mdi6.flip-horizontal", "Flip horizontally")
+        self.flip_v = _tool_button("mdi6.flip-vertical", "Flip vertically")
+        # Icon buttons: a wider row would widen the dock and shift the canvas under the handles.
+        self.apply_transform = _tool_button("mdi6.check", "Apply the transform (Enter)")
+        self.cancel_transform = _tool_button("mdi6.close", "Cancel the transform (Esc)")
+        for w in (self.flip_h, self.flip_v, self.apply_transform, self.cancel_transform):
+            tr.addWidget(w)
+        tr.addStretch(1)
+        form.addRow("Transform", self.transform_row)
+        self._form = form
+        state.tool_changed.connect(self._tool)
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addLayout(form)
@@ -113,12 +145,16 @@ class BrushPanel(QWidget):
             (self.size_slider, round(s.size)),
             (self.hardness, round(s.hardness * 100)),
             (self.opacity, round(s.opacity * 100)),
+            (self.smoothing, round(s.smoothing * 100)),
             (self.tolerance, s.fill_tolerance),
         ):
             widget.blockSignals(True)
             widget.setValue(value)
             widget.blockSignals(False)
         self.size_label.setText(f"{s.size:.0f} px")
+        self.preset.blockSignals(True)
+        self.preset.setCurrentIndex(max(0, self.preset.findData(s.preset)))
+        self.preset.blockSignals(False)
         self.pressure.blockSignals(True)
         self.pressure.setChecked(s.pressure)
         self.pressure.blockSignals(False)
@@ -134,6 +170,21 @@ class BrushPanel(QWidget):
         for button in self.mode_group.buttons():
             button.setChecked(button.property("mode") == s.select_mode)
 
+    def bind_transform(self, tool: TransformTool) -> None:
+        self.flip_h.clicked.connect(lambda: tool.flip(horizontal=True))
+        self.flip_v.clicked.connect(lambda: tool.flip(horizontal=False))
+        self.apply_transform.clicked.connect(tool.apply)
+        self.cancel_transform.clicked.connect(tool.cancel)
+        tool.on_change = lambda: self._transforming(tool.busy())
+        self._tool(self.state.tool)
+
+    def _transforming(self, on: bool) -> None:
+        self.apply_transform.setEnabled(on)
+        self.cancel_transform.setEnabled(on)
+
+    def _tool(self, key: str) -> None:
+        self._form.setRowVisible(self.transform_row, key == "transform")
+
     def _choose(self) -> None:
         color = QColorDialog.getColor(self.state.color, self, "Brush colour")
         if color.isValid():
@@ -143,6 +194,13 @@ class BrushPanel(QWidget):
     def _use_recent(self, i: int) -> None:
         if i < len(self.state.recent):
             self.state.set_color(self.state.recent[i])
+
+
+def _tool_button(icon: str, tip: str) -> QToolButton:
+    b = QToolButton()
+    b.setIcon(qta.icon(icon))
+    b.setToolTip(tip)
+    return b
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

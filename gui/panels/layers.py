@@ -12,6 +12,7 @@ from PyQt6.QtCore import QAbstractListModel, QByteArray, QMimeData, QModelIndex,
 from PyQt6.QtGui import QFont, QIcon, QImage, QPixmap
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -23,6 +24,7 @@ from PyQt6.QtWidgets import (
 
 from noisebrush.gui.document import Document
 from noisebrush.gui.layer import Layer
+from noisebrush.gui.pixels import BLEND_MODES, NORMAL, blend_label
 from noisebrush.gui.render import array_image
 
 MIME = "application/x-noisebrush-layer"
@@ -76,8 +78,12 @@ class LayerListModel(QAbstractListModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             if role == Qt.ItemDataRole.DisplayRole:
                 extra = [] if layer.opacity >= 1 else [f"{round(layer.opacity * 100)}%"]
+                if layer.blend != NORMAL:
+                    extra.append(blend_label(layer.blend))
                 if layer.locked:
                     extra.append("locked")
+                if layer.alpha_locked:
+                    extra.append("alpha locked")
                 return layer.name + (f"  \u00b7 {', '.join(extra)}" if extra else "")
             return layer.name
         if role == Qt.ItemDataRole.CheckStateRole:
@@ -209,6 +215,15 @@ class LayersPanel(QWidget):
         top.addWidget(self.opacity, 1)
         top.addWidget(self.opacity_label)
 
+        self.blend = QComboBox()
+        self.blend.setToolTip("Blend mode: how this layer mixes with what is below (saved in .ora)")
+        for op, (label, _) in BLEND_MODES.items():
+            self.blend.addItem(label, op)
+        self.blend.activated.connect(self._blend)
+        blend_row = QHBoxLayout()
+        blend_row.addWidget(QLabel("Blend"))
+        blend_row.addWidget(self.blend, 1)
+
         self.buttons: dict[str, QToolButton] = {}
         row = QHBoxLayout()
         row.setSpacing(2)
@@ -219,6 +234,12 @@ class LayersPanel(QWidget):
             ("down", "mdi6.arrow-down", "Move layer down", lambda: self._shift(-1)),
             ("merge", "mdi6.layers-triple-outline", "Merge down", self._merge),
             ("lock", "mdi6.lock-outline", "Lock layer (no painting)", self._lock),
+            (
+                "alpha",
+                "mdi6.checkerboard",
+                "Lock alpha: painting keeps the layer's transparency",
+                self._alpha_lock,
+            ),
             ("delete", "mdi6.delete-outline", "Delete layer", self._delete),
         ):
             b = QToolButton()
@@ -226,7 +247,7 @@ class LayersPanel(QWidget):
             b.setToolTip(tip)
             b.setAutoRaise(True)
             b.clicked.connect(slot)
-            if key == "lock":
+            if key in ("lock", "alpha"):
                 b.setCheckable(True)
             row.addWidget(b)
             self.buttons[key] = b
@@ -235,6 +256,7 @@ class LayersPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
+        lay.addLayout(blend_row)
         lay.addWidget(self.view, 1)
         lay.addLayout(row)
         doc.active_changed.connect(self._sync)
@@ -274,6 +296,8 @@ class LayersPanel(QWidget):
                 self.opacity.blockSignals(False)
                 self.opacity_label.setText(f"{round(doc.active.opacity * 100)}%")
                 self.buttons["lock"].setChecked(doc.active.locked)
+                self.buttons["alpha"].setChecked(doc.active.alpha_locked)
+                self._show_blend(doc.active.blend)
                 self.buttons["lock"].setIcon(
                     qta.icon("mdi6.lock" if doc.active.locked else "mdi6.lock-open-variant-outline")
                 )
@@ -292,6 +316,21 @@ class LayersPanel(QWidget):
         if self.doc.active is not None:
             self.opacity_label.setText(f"{value}%")
             self.doc.set_layer_property(self.doc.active, "opacity", value / 100)
+
+    def _show_blend(self, op: str) -> None:
+        i = self.blend.findData(op)
+        if i < 0:  # a mode from another program that we keep but do not draw
+            self.blend.addItem(blend_label(op), op)
+            i = self.blend.count() - 1
+        self.blend.setCurrentIndex(i)
+
+    def _blend(self, index: int) -> None:
+        if self.doc.active is not None:
+            self.doc.set_layer_property(self.doc.active, "blend", str(self.blend.itemData(index)))
+
+    def _alpha_lock(self) -> None:
+        if self.doc.active is not None:
+            self.doc.set_layer_property(self.doc.active, "alpha_locked", not self.doc.active.alpha_locked)
 
     def _duplicate(self) -> None:
         if self.doc.active is not None:

@@ -7,10 +7,12 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSlider,
     QToolButton,
     QVBoxLayout,
@@ -114,15 +116,26 @@ class LeditsPanel(QWidget):
         hint = QLabel("Moving a slider re-runs the edit on the same source.")
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(mid); font-size: 10px;")
+        # The options scroll when the dock is short; the run buttons stay below them, always shown.
+        options = QWidget()
+        inner = QVBoxLayout(options)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addLayout(top)
+        inner.addWidget(QLabel("Concepts"))
+        inner.addLayout(self.rows_box)
+        inner.addWidget(add)
+        inner.addLayout(where)
+        inner.addWidget(hint)
+        inner.addStretch(1)
+        self.options_scroll = QScrollArea()
+        self.options_scroll.setWidget(options)
+        self.options_scroll.setWidgetResizable(True)
+        self.options_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.options_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.options_scroll.setMinimumHeight(60)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addLayout(top)
-        lay.addWidget(QLabel("Concepts"))
-        lay.addLayout(self.rows_box)
-        lay.addWidget(add)
-        lay.addLayout(where)
-        lay.addWidget(hint)
-        lay.addStretch(1)
+        lay.addWidget(self.options_scroll, 1)
         lay.addLayout(buttons)
         ctl.concepts_changed.connect(self._rebuild)
         ctl.running_changed.connect(self._running)

@@ -9,12 +9,14 @@ from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -136,11 +138,22 @@ class SDEditPanel(QWidget):
         var.addWidget(self.next_var, 0, 3)
         var.addWidget(self.keep, 0, 4)
 
+        # The options scroll when the dock is short; Generate and Cancel stay below them, always shown.
+        options = QWidget()
+        inner = QVBoxLayout(options)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addLayout(form)
+        inner.addWidget(self.var_row)
+        inner.addStretch(1)
+        self.options_scroll = QScrollArea()
+        self.options_scroll.setWidget(options)
+        self.options_scroll.setWidgetResizable(True)
+        self.options_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.options_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.options_scroll.setMinimumHeight(60)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addLayout(form)
-        lay.addWidget(self.var_row)
-        lay.addStretch(1)
+        lay.addWidget(self.options_scroll, 1)
         lay.addLayout(buttons)
 
         ctl.options_changed.connect(self._sync)

@@ -47,12 +47,12 @@ class FakeEngine:
                 callback(Progress(i, self.steps, 0, (0, 0, w, h), "denoise", lambda: out[..., :3].copy()))
         return out
 
-    def sdedit(self, req: SDEditRequest, callback=None) -> list[np.ndarray]:
+    def sdedit(self, req: SDEditRequest, callback=None, should_stop=None) -> list[np.ndarray]:
         req.validate()
         self.calls.append(req)
         return [self._run(req.guide, req.mask, req.seed + v, callback) for v in range(req.variations)]
 
-    def ledits(self, req: LeditsRequest, callback=None) -> np.ndarray:
+    def ledits(self, req: LeditsRequest, callback=None, should_stop=None) -> np.ndarray:
         req.validate()
         self.calls.append(req)
         return self._run(req.image, req.mask, int(sum(c.scale for c in req.concepts)), callback)

@@ -105,7 +105,7 @@ def test_batch_over_selected_layers_and_variations(qtbot, window):
 def test_engine_error_shows_a_dialog_and_changes_nothing(qtbot, window, fake_engine):
     _scene(window)
 
-    def broken(req, callback=None):
+    def broken(req, callback=None, should_stop=None):
         raise MemoryError()
 
     fake_engine.sdedit = broken
