@@ -100,6 +100,9 @@ def build_krita_zip(out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.write(src / f"{KRITA_NAME}.desktop", f"{KRITA_NAME}.desktop")
+        # Krita's importer finds the package by its folder entry ("noisebrush_krita/"), not by the files
+        # in it: without one it says "No plugins found in archive".
+        z.writestr(f"{KRITA_NAME}/", b"")
         for rel, f in files:
             z.write(f, f"{KRITA_NAME}/{rel}")
     return out

@@ -46,7 +46,8 @@ def read_token(path: str | None = None) -> str:
             return f.read().strip()
     except OSError as exc:
         raise ServerError(
-            f"cannot read the server token at {path}: {exc.strerror}; run `noisebrush token`"
+            f"cannot read the server token at {path}: {exc.strerror}; paste the token into the Token field "
+            "(`noisebrush token --print` on the server's machine shows it)"
         ) from None
 
 
@@ -82,7 +83,7 @@ class Client:
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None
         except OSError as exc:
-            raise ServerError(f"cannot reach the NoiseBrush server at {self.url}: {exc}") from None
+            raise _unreachable(self.url, exc) from None
         with resp:
             event, data = "message", []
             for raw in resp:
@@ -134,6 +135,8 @@ class Client:
     # -- plumbing ---------------------------------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> urllib.request.Request:
         data = None if body is None else json.dumps(body).encode("utf-8")
+        if not self.url.startswith(("http://", "https://")):
+            raise ServerError(f"the server URL {self.url!r} is not valid: use one like {DEFAULT_URL}")
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             req.add_header("Content-Type", "application/json")
@@ -149,7 +152,14 @@ class Client:
         except urllib.error.HTTPError as exc:
             raise _error(exc) from None
         except OSError as exc:
-            raise ServerError(f"cannot reach the NoiseBrush server at {self.url}: {exc}") from None
+            raise _unreachable(self.url, exc) from None
+
+
+def _unreachable(url: str, exc: OSError) -> ServerError:
+    return ServerError(
+        f"cannot reach the NoiseBrush server at {url}: {getattr(exc, 'reason', exc)}; is `noisebrush serve` "
+        "running there, and is the Server URL right?"
+    )
 
 
 def _error(exc: urllib.error.HTTPError) -> ServerError:
@@ -160,6 +170,12 @@ def _error(exc: urllib.error.HTTPError) -> ServerError:
     if isinstance(detail, list):  # a validation error: [{"loc": [...], "msg": ...}, ...]
         detail = "; ".join(
             f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
+        )
+    if exc.code == 401:  # the server is there: the token is what is wrong
+        return ServerError(
+            f"server said 401: the token is wrong ({detail or exc.reason}); paste the one "
+            "`noisebrush token --print` shows on the server's machine",
+            401,
         )
     return ServerError(f"server said {exc.code}: {detail or exc.reason}", exc.code)
 

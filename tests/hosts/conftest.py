@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "server"))
+sys.path.insert(0, str(REPO / "tests" / "hosts"))
 
 from nb_live import TOKEN, FakeEngine, live_server  # noqa: E402
+from slow_server import STEP_S, SlowServer  # noqa: E402
 
 BUNDLED = REPO / "resources" / "models" / "default"
 
@@ -31,11 +34,11 @@ class _Renamed:
     def __init__(self, engine: Any, model: str) -> None:
         self.engine, self.model = engine, model
 
-    def sdedit(self, req: Any, callback: Any = None) -> Any:
-        return self.engine.sdedit(dataclasses.replace(req, model=self.model), callback)
+    def sdedit(self, req: Any, callback: Any = None, should_stop: Any = None) -> Any:
+        return self.engine.sdedit(dataclasses.replace(req, model=self.model), callback, should_stop)
 
-    def ledits(self, req: Any, callback: Any = None) -> Any:
-        return self.engine.ledits(dataclasses.replace(req, model=self.model), callback)
+    def ledits(self, req: Any, callback: Any = None, should_stop: Any = None) -> Any:
+        return self.engine.ledits(dataclasses.replace(req, model=self.model), callback, should_stop)
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +63,23 @@ def host_server() -> Iterator[tuple[str, str, int]]:
     engine: Any = Engine() if not override else _Renamed(Engine(), override)
     with live_server(engine, preview_interval=0.2) as (url, _app):
         yield url, TOKEN, 8
+
+
+@pytest.fixture()
+def slow_server() -> Iterator[SlowServer]:
+    """For cancel tests: what is measured is the client, so the engine is the fake one on every machine."""
+    with live_server(FakeEngine(steps=4, delay=STEP_S), preview_interval=0.0) as (url, app):
+        slow = SlowServer(url, TOKEN, app)
+        queue = app.state.queue
+        real = queue.cancel
+
+        def spy(job_id: str) -> Any:
+            job = queue.get(job_id)
+            slow.cancels.append((job_id, job.step if job is not None else -1, time.time()))
+            return real(job_id)
+
+        queue.cancel = spy
+        yield slow
 
 
 ROOT = Path(os.environ.get("NOISEBRUSH_GIMP_ROOT", "/var/cache/noisebrush/gimp-root"))

@@ -1,5 +1,7 @@
 # Runs inside GIMP 3 (gimp-console-3.0 --batch-interpreter=python-fu-eval): NB_URL, NB_TOKEN, NB_REPORT,
-# NB_SCENARIO from the environment. Calls the installed plug-in through the PDB and reports what came out.
+# NB_SCENARIO (single, batch), NB_KIND (sdedit, ledits) and NB_TEXT (JSON: text arguments to set; the others
+# keep the procedure's defaults, which GIMP restores from its cache on later starts) from the environment.
+# Calls the installed plug-in through the PDB and reports what came out.
 import json
 import os
 import random
@@ -30,7 +32,9 @@ try:
         buf.flush()
         layers.append((layer, src))
     image.select_rectangle(Gimp.ChannelOps.REPLACE, *SEL)
-    proc = Gimp.get_pdb().lookup_procedure("noisebrush-sdedit")
+    kind = os.environ.get("NB_KIND", "sdedit")
+    label = {"sdedit": "SDEdit", "ledits": "LEDITS"}[kind]
+    proc = Gimp.get_pdb().lookup_procedure(f"noisebrush-{kind}")
     report["menu_paths"] = list(proc.get_menu_paths()) if proc else None
     config = proc.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
@@ -40,7 +44,13 @@ try:
     config.set_property("token", os.environ["NB_TOKEN"])
     config.set_property("steps", int(os.environ.get("NB_STEPS", "0")))
     config.set_property("seed", 1)
-    config.set_property("strength", 0.6)
+    if kind == "sdedit":
+        config.set_property("strength", 0.6)
+    for name, value in json.loads(os.environ.get("NB_TEXT") or "{}").items():
+        config.set_property(name, value)
+    texts = ["prompt", "model", "negative-prompt" if kind == "sdedit" else "concepts"]
+    # what the procedure's config holds: '' or None for an untouched text, by GIMP start
+    report["text_before_run"] = {name: config.get_property(name) for name in texts}
     result = proc.run(config)
     report["status"] = result.index(0).value_nick
     if result.length() > 1:
@@ -49,7 +59,7 @@ try:
     report["results"] = []
     for lyr in image.get_layers():
         name = lyr.get_name()
-        if not name.endswith("(SDEdit)"):
+        if not name.endswith(f"({label})"):
             continue
         src = next(s for layer, s in layers if layer.get_name() == name.split(" (")[0])
         out = bytes(lyr.get_buffer().get(Gegl.Rectangle.new(0, 0, W, H), 1.0, FMT, Gegl.AbyssPolicy.NONE))
@@ -72,6 +82,10 @@ try:
                 "changed_inside": changed_inside,
             }
         )
+    report["sources_unchanged"] = all(
+        bytes(layer.get_buffer().get(Gegl.Rectangle.new(0, 0, W, H), 1.0, FMT, Gegl.AbyssPolicy.NONE)) == src
+        for layer, src in layers
+    )
     report["ok"] = True
 except Exception:
     report["error"] = traceback.format_exc()

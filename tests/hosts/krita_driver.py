@@ -71,12 +71,20 @@ def _through_docker(doc, nodes, settings, url, token, report):
     docker.steps.setValue(settings.steps)
     docker.generate_btn.click()
     deadline = time.monotonic() + 300
+    if report["scenario"] == "cancel":  # the user clicks Cancel once the first step is shown
+        while not seen and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        report["bar_before_cancel"] = docker.bar.value()
+        report["cancel_clicked_at"] = time.time()
+        docker.cancel_btn.click()
+        report["bar_after_cancel"] = docker.bar.value()
     while docker._worker is not None and time.monotonic() < deadline:
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.01)
     while docker._thread is not None and time.monotonic() < deadline:
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
     report["status"] = docker.status.text()
+    report["bar_at_end"], report["bar_minimum"] = docker.bar.value(), docker.bar.minimum()
     report["previews"] = seen
     return [n for n in doc.rootNode().childNodes() if n.name() not in made_before]
 
@@ -93,7 +101,7 @@ def main(args):
         doc.setSelection(sel)
         doc.waitForDone()
         settings = Settings(kind="sdedit", strength=0.6, steps=int(args[4]) if len(args) > 4 else 0, seed=1)
-        if scenario == "docker":
+        if scenario in ("docker", "cancel"):
             made = _through_docker(doc, [n for n, _ in sources], settings, url, token, report)
         else:
             made = generate(doc, [n for n, _ in sources], settings, Client(url, token))

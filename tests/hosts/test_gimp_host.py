@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from slow_server import STEP_S, SlowServer
 
 from noisebrush.core.install_plugin import install_gimp
 
@@ -16,43 +21,79 @@ pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_gimp(root: Path, server: tuple[str, str, int], scenario: str) -> dict:
-    url, token, steps = server
-    work = Path("/tmp") / f"nb-{uuid.uuid4().hex[:8]}"  # inside the root
-    home = root / work.relative_to("/") / "home"
-    install_gimp(home / ".config" / "GIMP" / "3.0" / "plug-ins")
-    shutil.copy(REPO / "tests" / "hosts" / "gimp_driver.py", root / work.relative_to("/") / "driver.py")
-    report = work / "report.json"
-    cmd = [
-        "chroot",
-        str(root),
-        "env",
-        f"HOME={work / 'home'}",
-        f"NB_URL={url}",
-        f"NB_TOKEN={token}",
-        f"NB_REPORT={report}",
-        f"NB_SCENARIO={scenario}",
-        f"NB_STEPS={steps}",
-        "gimp-console-3.0",
-        "-i",
-        "--batch-interpreter=python-fu-eval",
-        "-b",
-        f"exec(open('{work / 'driver.py'}').read())",
-        "--quit",
-    ]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        host_report = root / report.relative_to("/")
-        if not host_report.exists():
+class Profile:
+    """One GIMP profile (HOME) inside the root with the plug-in installed, kept across GIMP starts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.work = Path("/tmp") / f"nb-{uuid.uuid4().hex[:8]}"  # as seen inside the root
+        self.outside = root / self.work.relative_to("/")
+        install_gimp(self.outside / "home" / ".config" / "GIMP" / "3.0" / "plug-ins")
+        shutil.copy(REPO / "tests" / "hosts" / "gimp_driver.py", self.outside / "driver.py")
+
+    def start(self, server: tuple[str, str, int], scenario: str, **env: str) -> subprocess.Popen[str]:
+        """Start GIMP once in this profile; it runs the driver and quits."""
+        url, token, steps = server
+        (self.outside / "report.json").unlink(missing_ok=True)
+        cmd = ["chroot", str(self.root), "env", f"HOME={self.work / 'home'}", f"NB_URL={url}"]
+        cmd += [f"NB_TOKEN={token}", f"NB_REPORT={self.work / 'report.json'}", f"NB_SCENARIO={scenario}"]
+        cmd += [f"NB_STEPS={steps}", *(f"{k}={v}" for k, v in env.items())]
+        cmd += ["gimp-console-3.0", "-i", "--batch-interpreter=python-fu-eval"]
+        cmd += ["-b", f"exec(open('{self.work / 'driver.py'}').read())", "--quit"]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def report(self, gimp: subprocess.Popen[str], timeout: float = 300) -> dict:
+        try:
+            out, err = gimp.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            gimp.kill()
+            out, err = gimp.communicate()
+        path = self.outside / "report.json"
+        if not path.exists():
             raise AssertionError(
-                f"GIMP wrote no report (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                f"GIMP wrote no report (rc {gimp.returncode}):\n{out[-3000:]}\n{err[-3000:]}"
             )
-        data = json.loads(host_report.read_text())
+        data = json.loads(path.read_text())
+        assert data["ok"], data.get("error")
+        data["stderr"] = err[-2000:]
+        return data
+
+    def run(self, server: tuple[str, str, int], scenario: str, **env: str) -> dict:
+        data = self.report(self.start(server, scenario, **env))
+        assert data["status"] == "success", (data["status"], data.get("message"), data["stderr"])
+        return data
+
+    def plugin_pids(self) -> list[int]:
+        """The plug-in processes GIMP started for this profile (the chroot shares our process ids)."""
+        pids = []
+        for proc in Path("/proc").iterdir():
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            mine = str(self.work).encode()
+            if proc.name.isdigit() and any(a.endswith(b"noisebrush-gimp.py") and mine in a for a in argv):
+                pids.append(int(proc.name))
+        return pids
+
+    def remove(self) -> None:
+        shutil.rmtree(self.outside, ignore_errors=True)
+
+
+@pytest.fixture()
+def profile(gimp_root: Path) -> Iterator[Profile]:
+    p = Profile(gimp_root)
+    yield p
+    p.remove()
+
+
+def run_gimp(root: Path, server: tuple[str, str, int], scenario: str) -> dict:
+    """One GIMP start in a brand-new profile."""
+    p = Profile(root)
+    try:
+        return p.run(server, scenario)
     finally:
-        shutil.rmtree(root / work.relative_to("/"), ignore_errors=True)
-    assert data["ok"], data.get("error")
-    assert data["status"] == "success", (data["status"], data.get("message"), proc.stderr[-2000:])
-    return data
+        p.remove()
 
 
 def test_gimp_selection_gives_new_layer_above_source(
@@ -78,3 +119,59 @@ def test_gimp_three_layers_give_three_results(gimp_root: Path, host_server: tupl
         "Layer 1",
     ]
     assert all(r["outside_equal"] and r["changed_inside"] > 0 for r in data["results"])
+
+
+# What a painter types: words the bundled prior knows (the fake engine takes any).
+FILLED = {
+    "sdedit": {"prompt": "snow", "negative-prompt": "fog"},
+    "ledits": {"prompt": "snow", "concepts": "snow, -fog"},
+}
+LABEL = {"sdedit": "SDEdit", "ledits": "LEDITS"}
+
+
+@pytest.mark.parametrize("kind", ["sdedit", "ledits"])
+def test_gimp_procedure_works_on_three_starts_in_one_profile(
+    profile: Profile, host_server: tuple[str, str, int], kind: str
+) -> None:
+    """GIMP hands untouched text arguments over as '' on its first start after install and as None on
+    later ones (restored from its cache); each start, with empty and with filled texts, makes its layer."""
+    seen = []
+    for text in ({}, {}, FILLED[kind]):  # starts 1 and 2 leave every text untouched, start 3 fills them
+        data = profile.run(host_server, "single", NB_KIND=kind, NB_TEXT=json.dumps(text))
+        seen.append(data["text_before_run"])
+        assert data["order"] == [f"Layer 1 ({LABEL[kind]})", "Layer 1"], data["order"]
+        (res,) = data["results"]
+        assert res["outside_equal"], "pixels outside the selection changed"
+        assert data["sources_unchanged"]
+    assert seen[0]["prompt"] == "" and seen[2]["prompt"] == "snow", seen
+    if kind == "sdedit":
+        assert data["results"][0]["changed_inside"] > 0
+
+
+def test_gimp_cancel_mid_run_leaves_the_image_as_it_was(profile: Profile, slow_server: SlowServer) -> None:
+    """Cancel in GIMP's progress bar makes GIMP kill the plug-in (GP_QUIT, then SIGKILL 10 ms later:
+    gimp_plug_in_close). Done here the same way, mid-run: the plug-in's guard tells the server at once,
+    and the image keeps exactly its layers and pixels."""
+    gimp = profile.start(slow_server.server, "single", NB_KIND="sdedit")
+    try:
+        slow_server.wait_for(lambda: any(j.step >= 1 for j in slow_server.jobs()))
+        (pid,) = profile.plugin_pids()
+        killed_at = time.time()
+        os.kill(pid, signal.SIGKILL)
+        slow_server.wait_for(lambda: len(slow_server.cancels) >= 1)
+        data = profile.report(gimp)
+    finally:
+        if gimp.poll() is None:
+            gimp.kill()
+            gimp.wait()
+    (job,) = slow_server.jobs()
+    job_id, step, received = slow_server.cancels[0]
+    latency = received - killed_at
+    print(f"GIMP: cancel reached the server {latency * 1000:.0f} ms after the plug-in was killed")
+    assert (job_id, step) == (job.id, 1), "cancel reached the server only after the next step"
+    assert latency < STEP_S
+    slow_server.wait_for(lambda: job.done)
+    assert job.status == "cancelled"
+    assert data["status"] != "success"
+    assert data["order"] == ["Layer 1"], "a layer was left behind"
+    assert data["sources_unchanged"]

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from slow_server import STEP_S, SlowServer
 
 from noisebrush.core.install_plugin import install_krita
 
@@ -80,3 +81,19 @@ def test_docker_generate_shows_previews_then_adds_layer(
     assert data["order"] == ["Layer 1", "Layer 1 (SDEdit)"]
     assert data["previews"], "no live preview reached the preview layer"
     assert data["results"][0]["outside_equal"] and not data["preview_left"]
+
+
+def test_docker_cancel_reaches_the_server_at_once(tmp_path: Path, slow_server: SlowServer) -> None:
+    """Cancel in the docker is sent when clicked, not with the job's next event (STEP_S away), the
+    progress bar empties, and nothing is written."""
+    data = run_krita(tmp_path, slow_server.server, "cancel")
+    (job,) = slow_server.jobs()
+    job_id, step, received = slow_server.cancels[0]
+    latency = received - data["cancel_clicked_at"]
+    print(f"Krita: cancel reached the server {latency * 1000:.0f} ms after the click")
+    assert (job_id, step) == (job.id, 1), "cancel reached the server only after the next step"
+    assert latency < STEP_S
+    assert data["bar_before_cancel"] > data["bar_minimum"]
+    assert data["bar_after_cancel"] == data["bar_at_end"] == data["bar_minimum"] - 1  # an empty bar
+    assert data["status"].startswith("Cancelled"), data["status"]
+    assert data["order"] == ["Layer 1"] and not data["preview_left"]

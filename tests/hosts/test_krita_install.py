@@ -1,6 +1,8 @@
-"""`noisebrush install-plugin krita` into a fresh profile, then a full Krita 5 window (under Xvfb):
-the Filter menu has SDEdit.../LEDITS..., the docker exists, its Generate adds the result layer, and one
-Edit > Undo removes it."""
+"""`noisebrush install-plugin krita` into a fresh profile, then a full Krita 5 window (under Xvfb), driven
+by the probe plugin in krita_probe/: Filter > NoiseBrush holds SDEdit, LEDITS and Settings...; its SDEdit
+action, triggered by name with nothing done in the docker, makes the result layer from the saved
+settings; and one Edit > Undo takes a whole generation back, a two-layer batch included, with no preview
+layer coming back."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,19 +20,27 @@ from noisebrush.core.install_plugin import install_krita
 
 pytestmark = pytest.mark.host
 PROBE = Path(__file__).resolve().parent / "krita_probe"
+PREVIEW = "NoiseBrush preview"
 
 
-def test_installed_plugin_in_a_krita_window(tmp_path: Path, host_server: tuple[str, str, int]) -> None:
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory, host_server: tuple[str, str, int]) -> dict[str, Any]:
     if shutil.which("krita") is None or shutil.which("xvfb-run") is None:
         pytest.skip("needs krita and xvfb-run (.ci/hosts.sh or apt-get install krita python3-pyqt5 xvfb)")
     url, token, steps = host_server
+    tmp_path = tmp_path_factory.mktemp("krita-window")
     home = tmp_path / "home"
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
     install_krita(pykrita)
     shutil.copytree(PROBE / "nbprobe", pykrita / "nbprobe")
     shutil.copy(PROBE / "nbprobe.desktop", pykrita / "nbprobe.desktop")
-    (home / ".config").mkdir(parents=True)
-    (home / ".config" / "kritarc").write_text("[python]\nenable_noisebrush_krita=true\nenable_nbprobe=true\n")
+    (home / ".config" / "noisebrush").mkdir(parents=True)
+    (home / ".config" / "noisebrush" / "token").write_text(token)  # as `noisebrush serve` leaves it
+    settings = json.dumps({"kind": "sdedit", "strength": 0.6, "steps": steps, "seed": 1})
+    (home / ".config" / "kritarc").write_text(
+        "[python]\nenable_noisebrush_krita=true\nenable_nbprobe=true\n\n"
+        f"[noisebrush]\nurl={url}\nsettings={settings}\n"
+    )
     out = tmp_path / "probe.json"
     env = {
         **os.environ,
@@ -37,11 +48,9 @@ def test_installed_plugin_in_a_krita_window(tmp_path: Path, host_server: tuple[s
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "NB_PROBE_OUT": str(out),
-        "NB_URL": url,
-        "NB_TOKEN": token,
-        "NB_STEPS": str(steps),
     }
     env.pop("QT_QPA_PLATFORM", None)
+    env.pop("NOISEBRUSH_TOKEN_FILE", None)
     # Own session, so a timeout takes Krita and Xvfb down too, not just xvfb-run.
     proc = subprocess.Popen(
         ["xvfb-run", "-a", "krita", "--nosplash"],
@@ -60,11 +69,50 @@ def test_installed_plugin_in_a_krita_window(tmp_path: Path, host_server: tuple[s
         raise AssertionError(f"the probe wrote nothing (rc {proc.returncode}):\n{stderr[-3000:]}")
     data = json.loads(out.read_text())
     assert "error" not in data, data["error"]
-    assert data["menus"] == {"Filter": ["SDEdit...", "LEDITS..."]}
-    assert data["kind_after_ledits_action"] == "ledits" and data["kind_after_sdedit_action"] == "sdedit"
-    assert data["status"] == "Added 1 layer(s).", data["status"]
-    assert [n for n in data["order"] if n not in ("Background", "Selection Mask")] == ["Sky", "Sky (SDEdit)"]
-    assert data["outside_equal"] and data["changed_inside"] > 0
-    # One Edit > Undo takes the whole generation back. (A second one brings back the temporary preview
-    # layer, whose add/remove Krita's Python API records too: a known wart, see docs/HOSTS.md.)
-    assert [n for n in data["after_undo"] if n not in ("Background", "Selection Mask")] == ["Sky"]
+    return data
+
+
+def _names(stack: list[list[str]]) -> list[str]:
+    return [name for name, _ in stack if name not in ("Background", "Selection Mask")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the NoiseBrush submenu is not made yet in Krita 5.1.5: the actions stay at the bottom of Filter",
+)
+def test_filter_menu_has_a_noisebrush_submenu(probe: dict[str, Any]) -> None:
+    assert probe["menu"] == [
+        ["SDEdit", "noisebrush_sdedit"],
+        ["LEDITS", "noisebrush_ledits"],
+        ["Settings...", "noisebrush_settings"],
+    ]
+
+
+def test_filter_action_alone_makes_the_result(probe: dict[str, Any]) -> None:
+    run = probe["single"]
+    assert run["started"], "the action did not start a generation"
+    assert run["status"] == "Added 1 layer(s).", run["status"]
+    assert _names(run["after"]) == ["Sky", "Sky (SDEdit)"]
+    outside_equal, changed_inside = run["results"]["Sky"]
+    assert outside_equal, "pixels outside the selection changed"
+    assert changed_inside > 0, "nothing changed inside the selection"
+
+
+def test_one_undo_takes_a_generation_back(probe: dict[str, Any]) -> None:
+    run = probe["single"]
+    assert run["after_one_undo"] == run["before"]  # names, count and pixels
+    assert PREVIEW not in [n for n, _ in run["after_one_undo"]]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Krita 5.1.5's Python API records each added layer as its own undo step and cannot group "
+    "them; Layer > Duplicate Layer (one step) puts its copies at the top, later: a batch is one step per layer",
+)
+def test_one_undo_takes_a_two_layer_batch_back(probe: dict[str, Any]) -> None:
+    assert probe["selected"] == ["A", "B"]
+    run = probe["batch"]
+    assert run["status"] == "Added 2 layer(s).", run["status"]
+    assert _names(run["after"]) == ["A", "A (SDEdit)", "B", "B (SDEdit)"]
+    assert all(equal and changed for equal, changed in (run["results"]["A"], run["results"]["B"]))
+    assert run["after_one_undo"] == run["before"]

@@ -63,6 +63,10 @@ class Node:
 
     def remove(self) -> None:
         self.parent.children.remove(self)
+        self.parent = None
+
+    def uniqueId(self) -> Any:  # noqa: N802
+        return types.SimpleNamespace(toString=lambda: str(id(self)))
 
 
 class Selection:
@@ -126,6 +130,7 @@ def docker_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]
         writeSetting=lambda g, k, v: settings.__setitem__((g, k), v),
         activeDocument=lambda: None,
         activeWindow=lambda: None,
+        action=lambda name: None,  # no window, no actions: as in kritarunner
     )
     fake = types.ModuleType("krita")
     fake.DockWidget = type("DockWidget", (QDockWidget,), {})  # type: ignore[attr-defined]
@@ -208,9 +213,45 @@ def test_docker_cancel_writes_nothing_and_removes_preview(
         docker.url.setText(url)
         docker.token.setText(TOKEN)
         docker.generate_btn.click()
-        qtbot.waitUntil(lambda: doc.nodeByName(host.PREVIEW_NAME) is not None, timeout=10000)
+        # the result-to-be layer is there from the click; its first preview arrives with step 1
+        assert doc.nodeByName(host.PREVIEW_NAME) is not None
+        qtbot.waitUntil(lambda: docker.bar.value() > docker.bar.minimum(), timeout=10000)
         docker.cancel_btn.click()
         qtbot.waitUntil(lambda: docker._worker is None, timeout=10000)
         qtbot.waitUntil(lambda: docker._thread is None, timeout=5000)
     assert docker.status.text().startswith("Cancelled")
+    assert [n.name() for n in doc.root.children] == ["Paint"]
+
+
+def test_docker_cancel_reaches_the_server_at_once_and_resets_the_bar(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancel is sent when clicked, not with the job's next event (2 s away here), and the bar empties."""
+    from test_plugin_cancel import STEP_S, record_cancels
+
+    host = docker_module.host
+    doc = Doc()
+    layer = Node(doc, "Paint", bytes(W * H * 4))
+    doc.root.addChildNode(layer, None)
+    monkeypatch.setattr(host, "active_document", lambda: doc)
+    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    with live_server(FakeEngine(steps=3, delay=STEP_S), preview_interval=0.0) as (url, app):
+        cancels = record_cancels(app)
+        docker = docker_module.NoiseBrushDocker()
+        qtbot.addWidget(docker)
+        docker.url.setText(url)
+        docker.token.setText(TOKEN)
+        docker.generate_btn.click()
+        # step 1's progress and preview are in: nothing more comes from the server until step 2
+        qtbot.waitUntil(lambda: docker.bar.value() > docker.bar.minimum(), timeout=20000)
+        docker.cancel_btn.click()
+        assert docker.bar.value() == docker.bar.minimum() - 1  # reset: an empty bar, no stale percentage
+        assert docker.status.text() == "Cancelling..." and not docker.cancel_btn.isEnabled()
+        qtbot.waitUntil(lambda: len(cancels) == 1, timeout=20000)
+        qtbot.waitUntil(lambda: docker._worker is None, timeout=20000)
+        qtbot.waitUntil(lambda: docker._thread is None, timeout=5000)
+        (job,) = app.state.queue.jobs()
+    assert cancels[0] == (job.id, 1), "cancel reached the server only after the next step"
+    assert docker.status.text().startswith("Cancelled")
+    assert docker.bar.value() == docker.bar.minimum() - 1
     assert [n.name() for n in doc.root.children] == ["Paint"]

@@ -17,7 +17,7 @@ from nb_live import TOKEN, FakeEngine, live_server
 from noisebrush_krita import nb_png
 from noisebrush_krita.nb_client import Client, ServerError, read_token, token_path
 from noisebrush_krita.nb_edit import Settings
-from noisebrush_krita.nb_jobs import Cancelled, Target, run_jobs
+from noisebrush_krita.nb_jobs import Cancelled, Stop, Target, run_jobs
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,16 @@ def test_client_routes_and_errors(url: str) -> None:
         c.submit({"kind": "sdedit"})
     with pytest.raises(ServerError, match="cannot reach"):
         Client("http://127.0.0.1:9", TOKEN, timeout=2).health()
+
+
+def test_errors_say_which_of_url_token_or_server_is_wrong(url: str) -> None:
+    """A painter pasting settings sees which one to fix, and where the token comes from."""
+    with pytest.raises(ServerError, match=r"server URL '127\.0\.0\.1:7865' is not valid: use one like http"):
+        Client("127.0.0.1:7865", TOKEN).models()
+    with pytest.raises(ServerError, match=r"token is wrong.*noisebrush token --print"):
+        Client(url, "wrong").models()
+    with pytest.raises(ServerError, match=r"cannot reach .*is `noisebrush serve` running there"):
+        Client("http://127.0.0.1:9", TOKEN, timeout=2).models()
 
 
 def test_token_file_rule_matches_the_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
@@ -84,7 +94,7 @@ def test_run_jobs_streams_progress_and_previews(url: str) -> None:
 
 def test_run_jobs_cancel_and_failure() -> None:
     with live_server(FakeEngine(steps=500, delay=0.01)) as (u, _app):
-        stop = threading.Event()
+        stop = Stop()
         t = Target("n", "L", (0, 0, 8, 8), rgba(8, 8), None)
         timer = threading.Timer(0.3, stop.set)
         timer.start()

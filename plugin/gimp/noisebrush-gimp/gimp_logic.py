@@ -5,12 +5,83 @@
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nb_client import Client
-from nb_edit import Box, Settings, grow_to, region, result_name
-from nb_jobs import Target, run_jobs
+from nb_client import DEFAULT_URL, Client
+from nb_edit import KINDS, Box, Settings, grow_to, region, result_name
+from nb_jobs import Stop, Target, run_jobs
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of the GIMP procedures: a string, int or double by the type of `default`."""
+
+    name: str
+    label: str
+    blurb: str
+    default: str | int | float
+    low: float = 0
+    high: float = 0
+    kinds: tuple[str, ...] = KINDS
+    field: str = ""  # the Settings field it fills; "" = not a setting (server, token)
+
+
+SDEDIT, LEDITS = ("sdedit",), ("ledits",)
+ARGS = (  # in the order of GIMP's dialog
+    Arg("server-url", "Server", "NoiseBrush server URL", DEFAULT_URL),
+    Arg("token", "Token", "server token (empty: read the local token file)", ""),
+    Arg("model", "Model", "prior name", "default", field="model"),
+    Arg("steps", "Steps", "steps of the schedule (0: the prior's default)", 0, 0, 1000, field="steps"),
+    Arg("seed", "Seed", "random seed", 0, 0, 2**31 - 1, field="seed"),
+    Arg("prompt", "Prompt", "text prompt (LEDITS: target prompt)", "", field="prompt"),
+    Arg("strength", "Strength", "SDEdit t0: 0 keeps the guide, 1 ignores it", 0.5, 0, 1, SDEDIT, "strength"),
+    Arg("variations", "Variations", "results per layer", 1, 1, 16, SDEDIT, "variations"),
+    Arg("negative-prompt", "Negative prompt", "what to avoid", "", kinds=SDEDIT, field="negative_prompt"),
+    Arg(
+        "concepts",
+        "Concepts",
+        "SEGA concepts: 'cat, -hat' adds cat, removes hat",
+        "",
+        kinds=LEDITS,
+        field="concepts",
+    ),
+    Arg("skip", "Skip", "fraction of the noisiest steps not regenerated", 0.15, 0, 0.99, LEDITS, "skip"),
+)
+
+
+def args_for(kind: str) -> list[Arg]:
+    return [a for a in ARGS if kind in a.kinds]
+
+
+def arg_value(arg: Arg, raw: Any) -> str | int | float:
+    """An argument as GIMP handed it over, checked. None means "not given": GIMP 3.0.4 hands an empty
+    string argument over as '' on the first start after install and as None once it restores the
+    procedure from its cache on later starts; a text argument then is '', any other its default."""
+    if raw is None:
+        return "" if isinstance(arg.default, str) else arg.default
+    if isinstance(arg.default, str):
+        if not isinstance(raw, str):
+            raise ValueError(f"{arg.name} must be text, got {type(raw).__name__} {raw!r}")
+        return raw
+    kind = "a whole number" if isinstance(arg.default, int) else "a number"
+    ok = isinstance(raw, int) if isinstance(arg.default, int) else isinstance(raw, (int, float))
+    if not ok or isinstance(raw, bool) or not arg.low <= raw <= arg.high:
+        raise ValueError(f"{arg.name} must be {kind} from {arg.low:g} to {arg.high:g}, got {raw!r}")
+    return raw if isinstance(arg.default, int) else float(raw)
+
+
+def read_args(get: Callable[[str], Any], kind: str) -> dict[str, Any]:
+    """Every argument of the `kind` procedure, read with `get` (the config's get_property), checked."""
+    return {a.name: arg_value(a, get(a.name)) for a in args_for(kind)}
+
+
+def settings_from(values: dict[str, Any], kind: str) -> Settings:
+    """The run's Settings from read_args' values (previews off: GIMP shows progress only)."""
+    fields = {a.field: values[a.name] for a in args_for(kind) if a.field}
+    fields["model"] = fields["model"].strip() or "default"
+    return Settings(kind=kind, previews=False, **fields)
 
 
 class Host(Protocol):
@@ -68,7 +139,7 @@ def run(
     drawables: list[Any],
     settings: Settings,
     client: Client,
-    cancel: threading.Event | None = None,
+    cancel: Stop | None = None,
 ) -> list[Any]:
     targets = prepare(host, image, drawables, settings)
     n = len(targets)

@@ -15,11 +15,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
+import gimp_guard  # noqa: E402
 import gimp_host  # noqa: E402
 import gimp_logic  # noqa: E402
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
 from nb_client import DEFAULT_URL, Client, ServerError, read_token  # noqa: E402
-from nb_edit import Settings  # noqa: E402
+from nb_jobs import Cancelled  # noqa: E402
 
 PROCEDURES = {"noisebrush-sdedit": ("sdedit", "_SDEdit..."), "noisebrush-ledits": ("ledits", "_LEDITS...")}
 RW = GObject.ParamFlags.READWRITE
@@ -48,27 +49,8 @@ class NoiseBrush(Gimp.PlugIn):
             name,
         )
         proc.set_attribution("NoiseBrush", "NoiseBrush", "2026")
-        proc.add_string_argument("server-url", "Server", "NoiseBrush server URL", DEFAULT_URL, RW)
-        proc.add_string_argument("token", "Token", "server token (empty: read the local token file)", "", RW)
-        proc.add_string_argument("model", "Model", "prior name", "default", RW)
-        proc.add_int_argument(
-            "steps", "Steps", "steps of the schedule (0: the prior's default)", 0, 1000, 0, RW
-        )
-        proc.add_int_argument("seed", "Seed", "random seed", 0, 2**31 - 1, 0, RW)
-        proc.add_string_argument("prompt", "Prompt", "text prompt (LEDITS: target prompt)", "", RW)
-        if kind == "sdedit":
-            proc.add_double_argument(
-                "strength", "Strength", "SDEdit t0: 0 keeps the guide, 1 ignores it", 0.0, 1.0, 0.5, RW
-            )
-            proc.add_int_argument("variations", "Variations", "results per layer", 1, 16, 1, RW)
-            proc.add_string_argument("negative-prompt", "Negative prompt", "what to avoid", "", RW)
-        else:
-            proc.add_string_argument(
-                "concepts", "Concepts", "SEGA concepts: 'cat, -hat' adds cat, removes hat", "", RW
-            )
-            proc.add_double_argument(
-                "skip", "Skip", "fraction of the noisiest steps not regenerated", 0.0, 0.99, 0.15, RW
-            )
+        for arg in gimp_logic.args_for(kind):
+            add_argument(proc, arg)
         return proc
 
     def run(self, procedure, run_mode, image, drawables, config, data):  # type: ignore[no-untyped-def]
@@ -85,35 +67,30 @@ class NoiseBrush(Gimp.PlugIn):
             if not ok:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         try:
-            settings = settings_from(config, kind)
-            token = config.get_property("token") or read_token()
-            client = Client(config.get_property("server-url") or DEFAULT_URL, token)
+            values = gimp_logic.read_args(config.get_property, kind)
+            settings = gimp_logic.settings_from(values, kind)
+            client = Client(values["server-url"] or DEFAULT_URL, values["token"] or read_token())
             Gimp.progress_init(f"NoiseBrush {label.strip('_.')}")
-            gimp_logic.run(gimp_host.GimpHost(), image, list(drawables), settings, client)
+            # Cancel in GIMP's progress kills this process; the guard then cancels the server's jobs.
+            guard = gimp_guard.CancelGuard(client)
+            try:
+                gimp_logic.run(gimp_host.GimpHost(), image, list(drawables), settings, client, guard)
+            finally:
+                guard.close()
+        except Cancelled:
+            return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         except (ServerError, ValueError) as exc:
             return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(str(exc)))
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
-def settings_from(config, kind: str) -> Settings:  # type: ignore[no-untyped-def]
-    get = config.get_property
-    s = Settings(
-        kind=kind,
-        model=get("model") or "default",
-        steps=get("steps"),
-        seed=get("seed"),
-        prompt=get("prompt"),
-        previews=False,
-    )
-    if kind == "sdedit":
-        s.strength, s.variations, s.negative_prompt = (
-            get("strength"),
-            get("variations"),
-            get("negative-prompt"),
-        )
+def add_argument(proc: Gimp.Procedure, arg: gimp_logic.Arg) -> None:
+    if isinstance(arg.default, str):
+        proc.add_string_argument(arg.name, arg.label, arg.blurb, arg.default, RW)
+    elif isinstance(arg.default, int):
+        proc.add_int_argument(arg.name, arg.label, arg.blurb, int(arg.low), int(arg.high), arg.default, RW)
     else:
-        s.concepts, s.skip = get("concepts"), get("skip")
-    return s
+        proc.add_double_argument(arg.name, arg.label, arg.blurb, arg.low, arg.high, arg.default, RW)
 
 
 if __name__ == "__main__":

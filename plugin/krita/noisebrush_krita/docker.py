@@ -39,6 +39,7 @@ class NoiseBrushDocker(DockWidget):
         self._thread: Any = None
         self._worker: Worker | None = None
         self._targets: list[Target] = []
+        self._made: host.Placeholders | None = None
         self._doc: Any = None
         self._settings = Settings()
         self._server_proc: Any = None
@@ -108,11 +109,18 @@ class NoiseBrushDocker(DockWidget):
     def canvasChanged(self, canvas: Any) -> None:  # noqa: N802 - Krita's name
         pass
 
-    # -- public: the Filter menu actions call these ------------------------------------------------
+    # -- public: the Filter > NoiseBrush actions call these -----------------------------------------
     def set_kind(self, kind: str) -> None:
         self.kind.setCurrentIndex(max(0, self.kind.findData(kind)))
+
+    def open(self) -> None:
         self.show()
         self.raise_()
+
+    def run(self, kind: str) -> None:
+        """Filter > NoiseBrush > SDEdit / LEDITS: generate at once with the current settings."""
+        self.set_kind(kind)
+        self.generate()
 
     def generate(self) -> None:
         if self._worker is not None:
@@ -125,8 +133,10 @@ class NoiseBrushDocker(DockWidget):
             self._doc = host.active_document()
             self._targets = prepare(self._doc, host.selected_nodes(self._doc), self._settings)
         except (host.HostError, ServerError) as exc:
-            self.status.setText(str(exc))
+            self._tell(str(exc))
+            self.open()
             return
+        self._made = host.add_placeholders(self._doc, [t.node for t in self._targets])
         self._save_settings()
         self._worker = Worker(client, self._settings, self._targets)
         self._thread = QThread()
@@ -136,41 +146,69 @@ class NoiseBrushDocker(DockWidget):
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
-        self._busy(True, f"Generating {len(self._targets)} layer(s)...")
+        self._busy(True, f"NoiseBrush {LABELS[self._settings.kind]}: {len(self._targets)} layer(s)...")
         start(self._worker, self._thread)
 
     def cancel(self) -> None:
-        if self._worker is not None:
-            self._worker.stop.set()
-            self.status.setText("Cancelling...")
+        """Tell the server now, not with the job's next event (a step can take many seconds)."""
+        if self._worker is None or self._worker.stop.is_set():
+            return
+        self._worker.stop.set()
+        self.cancel_btn.setEnabled(False)
+        self.bar.reset()
+        self._tell("Cancelling...")
 
     # -- worker signals (GUI thread) ----------------------------------------------------------------
     def _on_progress(self, i: int, step: int, total: int) -> None:
+        if self._stopping():  # a step queued before the click must not bring the bar back
+            return
         n = len(self._targets)
         self.bar.setMaximum(max(1, total) * n)
         self.bar.setValue(i * max(1, total) + step)
+        layer = f", layer {i + 1} of {n}" if n > 1 else ""
+        host.status_message(f"NoiseBrush {LABELS[self._settings.kind]}: step {step} of {total}{layer}...")
 
     def _on_preview(self, i: int, box: Any, rgba: bytes) -> None:
-        if self._doc is not None and i < len(self._targets):
-            host.show_preview(self._doc, self._targets[i].node, box, rgba)
+        if self._stopping():
+            return
+        if self._made is not None and i < len(self._made.nodes):
+            host.show_preview(self._doc, self._made.nodes[i], box, rgba)
 
     def _on_done(self, results: list[list[bytes]]) -> None:
-        made = apply(self._doc, self._targets, results, self._settings)
+        assert self._made is not None
+        made = apply(self._doc, self._targets, results, self._settings, self._made)
+        self._made = None
         self._busy(False, f"Added {len(made)} layer(s).")
 
     def _on_failed(self, message: str) -> None:
-        host.remove_preview(self._doc)
+        self._discard()
+        self.bar.reset()
         self._busy(False, message)
+        self.open()  # the painter may have started from the Filter menu: show why nothing came
 
     def _on_cancelled(self) -> None:
-        host.remove_preview(self._doc)
+        self._discard()
+        self.bar.reset()
         self._busy(False, "Cancelled; nothing was written.")
 
     # -- helpers ----------------------------------------------------------------------------------
+    def _stopping(self) -> bool:
+        return self._worker is None or self._worker.stop.is_set()
+
+    def _discard(self) -> None:
+        if self._made is not None:
+            host.discard(self._doc, self._made)
+            self._made = None
+
+    def _tell(self, message: str) -> None:
+        """In the docker and in Krita's status bar (the docker may be hidden: Filter menu runs)."""
+        self.status.setText(message)
+        host.status_message(message)
+
     def _busy(self, busy: bool, message: str) -> None:
         self.generate_btn.setEnabled(not busy)
         self.cancel_btn.setEnabled(busy)
-        self.status.setText(message)
+        self._tell(message)
         if busy:
             self.bar.setValue(0)
         else:

@@ -1,20 +1,21 @@
 """One generation: read layers and selection (GUI thread), run the jobs (any thread), write results.
 
 `generate` does all three in a row for scripts and kritarunner tests; the docker runs `run_jobs` in a
-QThread between `prepare` and `apply`.
+QThread between `prepare` (plus `krita_host.add_placeholders`, the layers the previews and results go
+into) and `apply`.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from . import krita_host as host
+from .krita_host import PREVIEW_NAME
 from .nb_client import Client
 from .nb_edit import Settings, grow_to, region, result_name
-from .nb_jobs import Cancelled, ProgressFn, Target, run_jobs
+from .nb_jobs import Cancelled, ProgressFn, Stop, Target, run_jobs
 
-__all__ = ["Cancelled", "Target", "apply", "generate", "prepare", "run_jobs"]
+__all__ = ["Cancelled", "Stop", "Target", "apply", "generate", "prepare", "run_jobs"]
 
 
 def prepare(doc: Any, nodes: list[Any], settings: Settings) -> list[Target]:
@@ -29,17 +30,25 @@ def prepare(doc: Any, nodes: list[Any], settings: Settings) -> list[Target]:
     return targets
 
 
-def apply(doc: Any, targets: list[Target], results: list[list[bytes]], settings: Settings) -> list[Any]:
-    """Write each result as a new layer right above its source (Krita calls: GUI thread)."""
-    host.remove_preview(doc)
-    made = []
-    for t, images in zip(targets, results):
+def apply(
+    doc: Any, targets: list[Target], results: list[list[bytes]], settings: Settings, made: host.Placeholders
+) -> list[Any]:
+    """Each placeholder becomes its source's first result: final pixels, then its name, neither of which
+    is a step of Krita's undo history, so the generation stays the one step that added the placeholders.
+    Further variations are new layers above it (one undo step each). Krita calls: GUI thread."""
+    out = []
+    for t, node, images in zip(targets, made.nodes, results, strict=True):
+        if not images:
+            node.remove()
+            continue
         for k, rgba in enumerate(images):
-            node = host.add_layer_above(doc, t.node, result_name(t.name, settings.kind, k, len(images)))
+            if k:
+                node = host.add_layer_above(doc, node, PREVIEW_NAME)
             host.write_rgba(node, t.box, rgba)
-            made.append(node)
+            node.setName(result_name(t.name, settings.kind, k, len(images)))
+            out.append(node)
     host.refresh(doc)
-    return made
+    return out
 
 
 def generate(
@@ -48,9 +57,14 @@ def generate(
     settings: Settings,
     client: Client,
     on_progress: ProgressFn | None = None,
-    cancel: threading.Event | None = None,
+    cancel: Stop | None = None,
 ) -> list[Any]:
-    """prepare + run_jobs + apply in this thread (previews off: no event loop to show them)."""
+    """prepare + placeholders + run_jobs + apply in this thread (no event loop to show previews)."""
     targets = prepare(doc, nodes, settings)
-    results = run_jobs(client, settings, targets, on_progress, None, cancel)
-    return apply(doc, targets, results, settings)
+    made = host.add_placeholders(doc, nodes)
+    try:
+        results = run_jobs(client, settings, targets, on_progress, None, cancel)
+    except BaseException:
+        host.discard(doc, made)
+        raise
+    return apply(doc, targets, results, settings, made)

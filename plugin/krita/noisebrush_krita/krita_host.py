@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from krita import Krita
@@ -88,22 +89,71 @@ def add_layer_above(doc: Any, source: Any, name: str) -> Any:
     return node
 
 
-def show_preview(doc: Any, source: Any, box: Box, rgba: bytes) -> None:
-    """Draw `rgba` into the temporary preview layer above `source` (made on first use)."""
-    node = doc.nodeByName(PREVIEW_NAME)
-    if node is None:
-        node = doc.createNode(PREVIEW_NAME, "paintlayer")
-        (source.parentNode() or doc.rootNode()).addChildNode(node, source)
+@dataclass
+class Placeholders:
+    """The layers a generation writes into: one right above each source, named PREVIEW_NAME while the
+    previews arrive, renamed and given the final pixels at the end (`finish`).
+
+    Making the preview layer become the result keeps a generation at one step of Krita's undo history:
+    Krita 5.1.5 records adding and removing a layer but not setPixelData or setName, so a preview layer
+    added and later removed left two more steps, and the second Ctrl+Z brought the preview back.
+    """
+
+    nodes: list[Any]
+    undo_text: str  # Edit > Undo's text right after adding them, and the layer stack then:
+    stack: list[str]  # while both are unchanged, our adding is still the last undoable step
+
+
+def add_placeholders(doc: Any, sources: list[Any]) -> Placeholders:
+    """One layer above each source (one undo step each: Krita 5.1.5's Python API has no way to group
+    steps, and Layer > Duplicate Layer on several layers puts its copies at the top of the stack, later)."""
+    nodes = [add_layer_above(doc, s, PREVIEW_NAME) for s in sources]
+    doc.waitForDone()
+    return Placeholders(nodes, undo_text(), _stack(doc))
+
+
+def _all_nodes(node: Any) -> list[Any]:
+    out = []
+    for child in node.childNodes():
+        out += [child, *_all_nodes(child)]
+    return out
+
+
+def _stack(doc: Any) -> list[str]:
+    return [n.name() for n in _all_nodes(doc.rootNode())]
+
+
+def show_preview(doc: Any, node: Any, box: Box, rgba: bytes) -> None:
+    """Draw `rgba` into a placeholder layer (Placeholders.nodes)."""
     write_rgba(node, box, rgba)
     doc.refreshProjection()
 
 
-def remove_preview(doc: Any) -> None:
-    for _ in range(16):  # one per generation normally; a crash may have left more
-        node = doc.nodeByName(PREVIEW_NAME)
-        if node is None:
-            return
-        node.remove()
+def discard(doc: Any, made: Placeholders) -> None:
+    """Take the placeholders away after a cancel or failure, leaving no undo step that brings them back:
+    Krita's own Undo while their adding is still the last step; removing them (two steps) otherwise."""
+    undo = Krita.instance().action("edit_undo")
+    if undo is not None and made.nodes and undo.text() == made.undo_text and _stack(doc) == made.stack:
+        undo.trigger()
+        doc.waitForDone()
+    alive = {n.uniqueId().toString() for n in _all_nodes(doc.rootNode())}
+    for node in made.nodes:  # the undo was not ours to use, or did not take them
+        if node.uniqueId().toString() in alive:
+            node.remove()
+    doc.refreshProjection()
+
+
+def undo_text() -> str:
+    """The text of Edit > Undo ("Undo Add Layer"), or "" without a window (kritarunner)."""
+    action = Krita.instance().action("edit_undo")
+    return action.text() if action is not None else ""
+
+
+def status_message(text: str) -> None:
+    """Show `text` in the active window's status bar (nothing without a window)."""
+    window = Krita.instance().activeWindow()
+    if window is not None:
+        window.qwindow().statusBar().showMessage(text, 0 if text.endswith("...") else 10000)
 
 
 def refresh(doc: Any) -> None:

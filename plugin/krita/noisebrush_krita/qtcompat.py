@@ -17,7 +17,7 @@ else:
         QT6 = True
 
 if QT6:
-    from PyQt6.QtCore import QByteArray, QObject, Qt, QThread, pyqtSignal
+    from PyQt6.QtCore import QByteArray, QCoreApplication, QObject, Qt, QThread, QTimer, pyqtSignal
     from PyQt6.QtWidgets import (
         QCheckBox,
         QComboBox,
@@ -34,7 +34,7 @@ if QT6:
         QWidget,
     )
 else:
-    from PyQt5.QtCore import QByteArray, QObject, Qt, QThread, pyqtSignal
+    from PyQt5.QtCore import QByteArray, QCoreApplication, QObject, Qt, QThread, QTimer, pyqtSignal
     from PyQt5.QtWidgets import (
         QCheckBox,
         QComboBox,
@@ -54,9 +54,11 @@ else:
 __all__ = [
     "QT6",
     "QByteArray",
+    "QCoreApplication",
     "QObject",
     "Qt",
     "QThread",
+    "QTimer",
     "pyqtSignal",
     "QCheckBox",
     "QComboBox",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from .generate import Cancelled, Target, run_jobs
+from .generate import Cancelled, Stop, Target, run_jobs
 from .nb_client import Client
 from .nb_edit import Box, Settings
 from .qtcompat import QObject, pyqtSignal
@@ -23,7 +22,7 @@ class Worker(QObject):
     def __init__(self, client: Client, settings: Settings, targets: list[Target]) -> None:
         super().__init__()
         self.client, self.settings, self.targets = client, settings, targets
-        self.stop = threading.Event()
+        self.stop = Stop()  # set from the GUI thread: the server hears of it at once
 
     def run(self) -> None:
         try:
