@@ -164,7 +164,8 @@ def bundled_or_standin(workdir: Path) -> tuple[Path, str]:
 
     def build(tmp: Path) -> None:
         from . import scenes
-        from .prior_model import PriorConfig, build_prior, save_prior
+        from .prior_config import PriorConfig
+        from .prior_model import build_prior, save_prior
 
         torch.manual_seed(0)
         save_prior(build_prior(PriorConfig(vocabulary=list(scenes.VOCABULARY)), tmp), tmp)

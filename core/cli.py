@@ -13,6 +13,7 @@ from typing import Any
 from .budget import MEMORY_BUDGET_HELP, budget_arg
 from .errors import BadInput, Cancelled
 from .requests import DEFAULT_STRENGTH, DEVICES
+from .version import version
 
 # Subcommands that live beside this module, one file each; each exposes add_parser(subparsers).
 _COMMAND_MODULES = ("cli_ledits", "cli_train", "cli_eval", "cli_serve", "cli_bench")
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="noisebrush", description="Guided image synthesis and editing with diffusion priors."
     )
+    parser.add_argument("--version", action="version", version=f"noisebrush {version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_edit(sub)
     _add_models(sub)
@@ -81,6 +83,19 @@ def _add_edit(sub: Any) -> None:
     p.add_argument("--repeats", type=int, default=1, help="K: noise and denoise K times (paper Algorithm 2)")
     p.add_argument(
         "--variations", type=int, default=1, help="outputs per guide, with seeds seed, seed+1, ..."
+    )
+    p.add_argument(
+        "--work-size",
+        type=int,
+        metavar="PX",
+        help="longest side the composition runs at; a region over 1.5x larger is refined at full size "
+        "(default: the model's native size; 0: one stage at full size)",
+    )
+    p.add_argument(
+        "--refine-strength",
+        type=float,
+        metavar="T0",
+        help="t0 in [0, 1] of the full-size refine stage (default: the model's, 0.3; 0: none)",
     )
     add_model_args(p)
     p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .bench import Case, Options, Row, hook_cases, machine, table, write_json
 from .errors import BadInput
+
+if TYPE_CHECKING:  # the cases import torch; the parser must not
+    from .bench import Case
 
 
 def all_cases() -> dict[str, Case]:
+    from .bench import hook_cases
     from .bench_jobs import CASES as JOB_CASES
     from .bench_sdedit import CASES
 
@@ -41,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from .bench import Options, Row, machine, table, write_json
     from .priors import quiet_libraries
 
     cases = all_cases()

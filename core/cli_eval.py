@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import BadInput
-from .evaluate import STRENGTHS, EvalConfig
+from .eval_config import STRENGTHS, EvalConfig, LeditsEvalConfig
 
 # Flags of one protocol only. They default to None, so that giving one to the other protocol is an error
 # rather than silently ignored.
@@ -29,8 +29,6 @@ _LEDITS_ONLY = ("images", "concepts", "scale", "threshold", "warmup", "skip", "m
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `eval` on the main CLI's subparsers."""
-    from .evaluate_ledits import LeditsEvalConfig
-
     d, e = EvalConfig(), LeditsEvalConfig()
     p = subparsers.add_parser(
         "eval",
@@ -176,7 +174,7 @@ def run_sdedit(args: argparse.Namespace) -> int:
 
 
 def run_ledits(args: argparse.Namespace) -> int:
-    from .evaluate_ledits import LeditsEvalConfig, evaluate_ledits, to_markdown, write_report
+    from .evaluate_ledits import evaluate_ledits, to_markdown, write_report
 
     given = _given(args, _LEDITS_ONLY)
     if "concepts" in given:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from .cli_run import check_writable
 from .errors import BadInput
-from .prior_model import PREDICTIONS, PriorConfig, export_prior
+from .prior_config import PREDICTIONS, PriorConfig
 from .requests import excerpt
-from .training import LR_DECAYS, TrainConfig, config_from_json, train
+from .train_config import LR_DECAYS, TrainConfig, config_from_json
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -186,6 +186,10 @@ def parse_channels(text: str) -> tuple[int, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
+    # torch and diffusers load here, not at import: every other command's start-up would pay for them
+    from .prior_model import export_prior
+    from .training import train
+
     check_args(args)
     config = config_from_args(args)
     result = train(config, progress=not args.no_progress)

@@ -23,10 +23,8 @@ from PIL import Image
 
 from . import classifier as clf
 from . import scenes
+from .eval_config import EvalConfig
 from .requests import SDEditRequest, check_repeats
-
-STRENGTHS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)  # the paper's grid
-
 
 # ---------------------------------------------------------------- metrics
 
@@ -71,26 +69,6 @@ def l2_to_guide(outputs: list[np.ndarray], guides: list[np.ndarray]) -> float:
 
 
 # ---------------------------------------------------------------- the protocol
-
-
-@dataclass
-class EvalConfig:
-    model: str = "default"
-    size: int = 64
-    guides: int = 100
-    reference: int = 400
-    strengths: tuple[float, ...] = STRENGTHS
-    unconditional: int = 100
-    per_concept: int = 20
-    steps: int | None = None  # None: the prior's default
-    guidance: float | None = None
-    seed: int = 7_000_000  # held-out: training streams are seeded with [seed, step] pairs, these with triples
-    device: str = "auto"
-    classifier: str = ""  # "" = the shipped one
-    time_size: int = 256  # also time one SDEdit of a guide this size at t0 = 0.5 (0 = skip)
-    batch: int = 50  # guides per batched SDEdit run; 1 = one Engine.sdedit call per guide
-    # K, noise-and-denoise cycles per guide: the app's default is 1, SDEdit's official code uses 3
-    repeats: int = 1
 
 
 @dataclass

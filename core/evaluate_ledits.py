@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,50 +25,14 @@ from PIL import Image
 from . import classifier as clf
 from . import scenes
 from .errors import BadInput
+from .eval_config import LeditsEvalConfig
 from .evaluate import Progress
 from .requests import Concept, LeditsRequest
 
 TARGET = 0.8  # share of images on which an edit must move the classifier the right way
-_CONCEPT = Concept("_")  # the request's defaults, so the evaluation runs what the CLI and the GUI run
-_REQUEST: dict[str, Any] = {f.name: f.default for f in fields(LeditsRequest)}
 _STREAM = (
     6  # held-out scenes are drawn from [seed, i, 6]: apart from training ([seed, step]) and SDEdit's eval
 )
-
-
-@dataclass
-class LeditsEvalConfig:
-    model: str = "default"
-    size: int = 64
-    images: int = 100
-    concepts: tuple[str, ...] = ()  # () = every classifier word the model knows
-    scale: float | None = _CONCEPT.scale  # None: the model's default_concept_scale, as the CLI and app use
-    threshold: float = _CONCEPT.threshold
-    warmup: int = _CONCEPT.warmup
-    steps: int | None = None  # None: the prior's default, at most 100 (as `noisebrush ledits`)
-    skip: float = _REQUEST["skip"]
-    momentum: float = _REQUEST["momentum"]
-    seed: int = 7_000_000  # held-out, as the SDEdit protocol's (core/evaluate.py), on a stream of its own
-    device: str = "auto"
-    classifier: str = ""  # "" = the shipped one
-    examples: int = 6  # images kept for the example sheet (input, then add X per concept)
-
-    def validate(self) -> None:
-        """Fail before any model loads, with the request's own messages for the edit settings."""
-        if self.images < 1:
-            raise BadInput(f"images must be at least 1, got {self.images}")
-        if self.size < 8:
-            raise BadInput(f"size must be at least 8 pixels, got {self.size}")
-        LeditsRequest(
-            image=np.zeros((self.size, self.size, 3), np.uint8),
-            concepts=[
-                Concept(w, False, self.scale, self.threshold, self.warmup) for w in self.concepts or ["_"]
-            ],
-            steps=self.steps,
-            skip=self.skip,
-            momentum=self.momentum,
-            device=self.device,
-        ).validate()
 
 
 @dataclass

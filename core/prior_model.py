@@ -9,7 +9,7 @@ word's characters merge into exactly one token.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,48 +17,11 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from .errors import BadInput
+from .prior_config import PREDICTIONS, PriorConfig
 from .priors import rescale_guidance
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-@dataclass
-class PriorConfig:
-    """Sizes of the prior. The defaults make a UNet call on a 256x256 image cost about 0.3 s on two CPU cores."""
-
-    vocabulary: list[str] = field(default_factory=list)
-    sample_size: int = 64  # training resolution; the UNet is fully convolutional
-    channels: tuple[int, ...] = (32, 64, 96, 128)
-    layers_per_block: int = 1
-    attention_levels: int = 1  # cross-attention only in the lowest-resolution levels, where it is cheap
-    text_width: int = 64
-    text_layers: int = 2
-    text_heads: int = 2
-    max_words: int = 16  # tokenizer length including the start and end tokens
-    norm_groups: int = 16
-    # Pooled prompt added to the time embedding (diffusers' addition_embed_type="text"), so every ResNet block
-    # sees the prompt: global concepts (mood, light) need that more than they need cross-attention.
-    global_text: bool = True
-    train_timesteps: int = 1000
-    # What the UNet predicts: "epsilon" (DDPM) or "v_prediction" (Salimans & Ho 2022). With epsilon, a pixel
-    # model's x0 estimate at high noise is (x_t - sqrt(1 - abar) eps) / sqrt(abar), its error amplified up to
-    # 150x at t = 999, so an undertrained model's samples from pure noise clip to flat, saturated colour; v
-    # predicts x0 directly there.
-    prediction: str = "epsilon"
-    # Rescale the betas so that abar_T = 0 (Lin et al. 2024). With the linear schedule abar_T = 4e-5: x_T still
-    # holds 0.6 % of the image, which at 64x64 is as large as the mean of the noise, so a model learns to read the
-    # picture's overall brightness from it and, sampling from pure noise, cannot make night scenes. Needs
-    # v-prediction (epsilon says nothing about x0 at abar = 0); sampling then starts at T ("trailing" steps).
-    zero_terminal_snr: bool = False
-
-    def to_json(self) -> dict:
-        return {**asdict(self), "channels": list(self.channels)}
-
-    @classmethod
-    def from_json(cls, data: dict) -> PriorConfig:
-        # Runs saved before global_text existed were trained without it.
-        return cls(**{"global_text": False, **data, "channels": tuple(data["channels"])})
 
 
 @dataclass
@@ -139,9 +102,6 @@ def make_text_encoder(config: PriorConfig, vocab_size: int) -> CLIPTextModel:
         projection_dim=config.text_width,
     )
     return CLIPTextModel(text_config)
-
-
-PREDICTIONS = ("epsilon", "v_prediction")
 
 
 def make_scheduler(

@@ -29,6 +29,7 @@ from .guard import Guard
 from .jobs import EngineLike, Job, JobQueue, QueueFull
 from .journal import Journal, Retention
 from .requests import excerpt
+from .version import version
 
 if TYPE_CHECKING:
     import uvicorn
@@ -135,7 +136,7 @@ def create_app(
     app = FastAPI(
         lifespan=lifespan,
         title="NoiseBrush",
-        version=_version(),
+        version=version(),
         description=__doc__,
         docs_url=None,
         redoc_url=None,
@@ -165,7 +166,7 @@ def create_app(
     @app.get("/v1/health", response_model=wire.Health, tags=["server"])
     def health() -> dict[str, Any]:
         """Is the server up? Needs no token."""
-        return {"status": "ok", "version": _version(), "api": API_VERSION}
+        return {"status": "ok", "version": version(), "api": API_VERSION}
 
     @app.get("/v1/openapi.json", dependencies=auth, include_in_schema=False)
     def openapi() -> dict[str, Any]:
@@ -341,12 +342,3 @@ def make_server(
 def serve(config: ServerConfig, engine_factory: Callable[[], EngineLike] = default_engine) -> None:
     """Run the server in this thread until interrupted."""
     make_server(create_app(config, engine_factory), config).run()
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("noisebrush")
-    except Exception:
-        return "0"

@@ -453,3 +453,36 @@ def test_real_process_refuses_an_unwritable_output_with_one_line(files, ddpm_mod
     assert proc.returncode == 2 and proc.stdout == ""
     line = one_error_line(proc.stderr)
     assert line.startswith(f"noisebrush: error: output folder {target.parent} is not writable"), line
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["--version"],
+        ["edit", "--help"],
+        ["edit", "guide.png"],  # no -o
+        ["edit", "g.png", "-o", "x.png", "--strength", "half"],
+        ["ledits", "--help"],
+        ["train", "--size", "abc"],
+        ["eval", "--help"],
+        ["bench", "--help"],
+        ["serve", "--port", "web"],
+        ["nonsense"],
+    ],
+)
+def test_help_and_argument_errors_answer_without_loading_torch(argv: list[str]) -> None:
+    """Start-up that does not dominate: help, the version and every argument error come from the parser
+    alone, so they answer in a fraction of a second instead of the seconds torch and diffusers take to load."""
+    probe = (
+        "import sys\n"
+        "from noisebrush.core.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules)\n"
+        "print('loaded:', ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "loaded:", out.stdout + out.stderr

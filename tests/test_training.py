@@ -11,15 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-from noisebrush.core import prior_model, training
+from noisebrush.core import prior_config, prior_model, train_config, training
 from noisebrush.core.scenes import VOCABULARY
 
 
-def tiny(out: Path, steps: int, **overrides: object) -> training.TrainConfig:
-    prior = prior_model.PriorConfig(
+def tiny(out: Path, steps: int, **overrides: object) -> train_config.TrainConfig:
+    prior = prior_config.PriorConfig(
         channels=(8, 16), norm_groups=4, text_width=16, text_layers=1, max_words=8
     )
-    config = training.TrainConfig(
+    config = train_config.TrainConfig(
         out=str(out),
         size=16,
         batch=2,
@@ -125,7 +125,7 @@ def test_min_snr_weights_only_the_nearly_clean_timesteps(tmp_path: Path) -> None
 def test_min_snr_run_trains_and_resumes_with_it(tmp_path: Path) -> None:
     result = training.train(tiny(tmp_path, 2, min_snr=5.0), progress=False)
     assert result.step == 2 and np.isfinite(result.loss)
-    saved = training.config_from_json(json.loads((tmp_path / "config.json").read_text()))
+    saved = train_config.config_from_json(json.loads((tmp_path / "config.json").read_text()))
     assert saved.min_snr == 5.0
 
 
@@ -254,7 +254,7 @@ def test_v_prediction_fine_tune_of_an_epsilon_run_loads_and_runs(tmp_path: Path)
     result = training.train(config, progress=False)
     folder = result.last_checkpoint / "prior"
     assert prior_model.load_prior(folder).scheduler.config.prediction_type == "v_prediction"
-    saved = training.config_from_json(json.loads((tmp_path / "v" / "config.json").read_text()))
+    saved = train_config.config_from_json(json.loads((tmp_path / "v" / "config.json").read_text()))
     assert saved.prior.prediction == "v_prediction"  # a resume keeps it
     guide = np.full((16, 16, 3), 90, np.uint8)
     (out,) = Engine().sdedit(SDEditRequest(guide=guide, model=str(folder), strength=0.6, steps=4, seed=1))
@@ -324,14 +324,14 @@ def test_init_from_a_folder_without_weights_says_what_it_needs(tmp_path: Path) -
 
 
 def test_cosine_decay_warms_up_then_falls_to_zero_at_the_last_step() -> None:
-    config = training.TrainConfig(lr=1e-3, warmup=10, steps=110, lr_decay="cosine")
+    config = train_config.TrainConfig(lr=1e-3, warmup=10, steps=110, lr_decay="cosine")
     rates = [training.learning_rate(config, s) for s in range(config.steps)]
     assert rates[0] == pytest.approx(1e-4) and rates[9] == pytest.approx(1e-3)
     assert rates[10] == pytest.approx(1e-3)
     assert rates[60] == pytest.approx(5e-4)  # half-way through the decay
     assert all(a >= b for a, b in zip(rates[9:-1], rates[10:], strict=True))
     assert rates[-1] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 99 / 100)))
-    constant = training.TrainConfig(lr=1e-3, warmup=10, steps=110)
+    constant = train_config.TrainConfig(lr=1e-3, warmup=10, steps=110)
     assert [training.learning_rate(constant, s) for s in (9, 50, 109)] == [1e-3] * 3
 
 
