@@ -238,3 +238,12 @@ def test_gimp_logic_offset_layer_maps_the_selection(url: str) -> None:
     inside[15:25, 20:30] = True  # the selection in the layer's own pixels
     assert np.array_equal(new[~inside], old[~inside])
     assert np.array_equal(new[inside][:, :3], 255 - old[inside][:, :3])
+
+
+def test_gimp_progress_text_says_where_the_run_is_and_the_time_left() -> None:
+    # GIMP shows a plug-in's progress text but no preview: the painter sees the step and the time left.
+    assert gimp_logic.progress_text(0, 2, 0, 8, 0.0, 0.0) == "NoiseBrush: layer 1 of 2, step 0/8"
+    half = gimp_logic.progress_text(0, 2, 8, 8, 0.5, 12.0)
+    assert half == "NoiseBrush: layer 1 of 2, step 8/8, about 12 s left"
+    slow = gimp_logic.progress_text(0, 1, 1, 8, 0.125, 60.0)
+    assert slow.endswith("about 7 min left")

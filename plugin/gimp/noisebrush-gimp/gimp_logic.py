@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -120,7 +121,7 @@ def apply(
     made = []
     host.undo_group_start(image)
     try:
-        for t, images in zip(targets, results):
+        for t, images in zip(targets, results, strict=True):
             for k, rgba in enumerate(images):
                 layer = host.add_layer_above(
                     image, t.node, result_name(t.name, settings.kind, k, len(images))
@@ -143,11 +144,24 @@ def run(
 ) -> list[Any]:
     targets = prepare(host, image, drawables, settings)
     n = len(targets)
+    started = clock()
 
     def on_progress(i: int, step: int, total: int) -> None:
-        host.progress(
-            (i + step / max(1, total)) / n, f"NoiseBrush: layer {i + 1} of {n}, step {step}/{total}"
-        )
+        done = (i + step / max(1, total)) / n
+        host.progress(done, progress_text(i, n, step, total, done, clock() - started))
 
     results = run_jobs(client, settings, targets, on_progress, None, cancel)
     return apply(host, image, targets, results, settings)
+
+
+clock = time.monotonic
+
+
+def progress_text(i: int, n: int, step: int, total: int, done: float, elapsed: float) -> str:
+    """GIMP shows no preview from a plug-in while it waits on the server: the progress text says where the
+    run is and, once a step has been timed, about how long it has left."""
+    text = f"NoiseBrush: layer {i + 1} of {n}, step {step}/{total}"
+    if done <= 0.0 or done >= 1.0:
+        return text
+    left = elapsed * (1.0 - done) / done
+    return f"{text}, about {left:.0f} s left" if left < 120 else f"{text}, about {left / 60:.0f} min left"

@@ -136,7 +136,9 @@ class NoiseBrushDocker(DockWidget):
             self._tell(str(exc))
             self.open()
             return
-        self._made = host.add_placeholders(self._doc, [t.node for t in self._targets])
+        self._made = host.add_placeholders(
+            self._doc, [t.node for t in self._targets], LABELS[self._settings.kind]
+        )
         self._save_settings()
         self._worker = Worker(client, self._settings, self._targets)
         self._thread = QThread()

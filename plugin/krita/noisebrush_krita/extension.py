@@ -37,47 +37,49 @@ class NoiseBrushExtension(Extension):
         action = window.createAction("noisebrush_settings", "Settings...", "filter")
         action.triggered.connect(lambda _=False: _with_docker(NoiseBrushDocker.open))
         actions.append(action)
-        # Krita 5.1.5 puts actions into their menu (existing menus only) some time after the window is
-        # built: once they are in the Filter menu, move them into a NoiseBrush submenu.
-        _into_submenu_soon(window, actions, tries=40)
+        # Krita 5.1.5 builds the menu bar after createActions (it is empty here) and ignores a
+        # "filter/<submenu>" location it cannot find then; the Window wrapper is deleted soon after, but
+        # its QMainWindow lives on. So once the Filter menu exists, the actions go into our submenu.
+        # Only the QMainWindow and the action names are kept: Krita may delete the wrappers' objects.
+        _into_submenu_soon(window.qwindow(), [a.objectName() for a in actions], tries=120)
 
 
-def _into_submenu_soon(window: Any, actions: list[Any], tries: int) -> None:
-    menu = _filter_menu(window)
-    if menu is None or not _loose(menu, actions):
+def _into_submenu_soon(qwindow: Any, names: list[str], tries: int) -> None:
+    menu = _filter_menu(qwindow)
+    if menu is None:
         if tries > 0:
-            QTimer.singleShot(250, lambda: _into_submenu_soon(window, actions, tries - 1))
+            QTimer.singleShot(250, lambda: _into_submenu_soon(qwindow, names, tries - 1))
         return
-    _into_submenu(menu, actions)
-    menu.aboutToShow.connect(lambda: _into_submenu(menu, actions))  # in case Krita puts them back
+    _into_submenu(menu, names)
+    # Krita may plug the actions into the Filter menu later: tidy up again whenever it opens.
+    menu.aboutToShow.connect(lambda: _tidy(qwindow, names))
 
 
-def _filter_menu(window: Any) -> Any:
-    for top in window.qwindow().menuBar().actions():
+def _tidy(qwindow: Any, names: list[str]) -> None:
+    menu = _filter_menu(qwindow)
+    if menu is not None:
+        _into_submenu(menu, names)
+
+
+def _filter_menu(qwindow: Any) -> Any:
+    for top in qwindow.menuBar().actions():
         if top.menu() is not None and top.objectName().lower() == "filter":
             return top.menu()
     return None
 
 
-def _loose(menu: Any, actions: list[Any]) -> list[Any]:
-    """Those of `actions` sitting directly in `menu` (by name: Krita may hand out other wrappers)."""
-    names = {a.objectName() for a in actions}
-    return [a for a in menu.actions() if a.objectName() in names]
-
-
-def _into_submenu(menu: Any, actions: list[Any]) -> None:
-    """Filter > NoiseBrush > the actions."""
-    loose = _loose(menu, actions)
-    if not loose:
-        return
-    for action in loose:
-        menu.removeAction(action)
+def _into_submenu(menu: Any, names: list[str]) -> None:
+    """Filter > NoiseBrush > the actions, taken out of the Filter menu itself if Krita put them there."""
+    for loose in [a for a in menu.actions() if a.objectName() in names]:
+        menu.removeAction(loose)
     sub = next((a.menu() for a in menu.actions() if a.objectName() == MENU_NAME), None)
     if sub is None:
         menu.addSeparator()
         sub = menu.addMenu("NoiseBrush")
         sub.menuAction().setObjectName(MENU_NAME)
-    sub.addActions(loose)
+    if [a.objectName() for a in sub.actions()] != names:
+        sub.clear()
+        sub.addActions([a for a in map(Krita.instance().action, names) if a is not None])
 
 
 def _with_docker(call: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from . import krita_host as host
 from .krita_host import PREVIEW_NAME
 from .nb_client import Client
-from .nb_edit import Settings, grow_to, region, result_name
+from .nb_edit import LABELS, Settings, grow_to, region, result_name
 from .nb_jobs import Cancelled, ProgressFn, Stop, Target, run_jobs
 
 __all__ = ["Cancelled", "Stop", "Target", "apply", "generate", "prepare", "run_jobs"]
@@ -34,8 +34,9 @@ def apply(
     doc: Any, targets: list[Target], results: list[list[bytes]], settings: Settings, made: host.Placeholders
 ) -> list[Any]:
     """Each placeholder becomes its source's first result: final pixels, then its name, neither of which
-    is a step of Krita's undo history, so the generation stays the one step that added the placeholders.
-    Further variations are new layers above it (one undo step each). Krita calls: GUI thread."""
+    is a step of Krita's undo history, so the generation stays the one step that added the placeholder
+    (or the batch's group). Further variations are new layers above it (one undo step each). Krita
+    calls: GUI thread."""
     out = []
     for t, node, images in zip(targets, made.nodes, results, strict=True):
         if not images:
@@ -61,7 +62,7 @@ def generate(
 ) -> list[Any]:
     """prepare + placeholders + run_jobs + apply in this thread (no event loop to show previews)."""
     targets = prepare(doc, nodes, settings)
-    made = host.add_placeholders(doc, nodes)
+    made = host.add_placeholders(doc, nodes, LABELS[settings.kind])
     try:
         results = run_jobs(client, settings, targets, on_progress, None, cancel)
     except BaseException:

@@ -78,38 +78,62 @@ def write_rgba(node: Any, box: Box, rgba: bytes) -> None:
 
 def add_layer_above(doc: Any, source: Any, name: str) -> Any:
     """A copy of `source` (a paint layer with its pixels) right above it, named `name`."""
-    parent = source.parentNode() or doc.rootNode()
+    node = _copy_of(doc, source, name)
+    (source.parentNode() or doc.rootNode()).addChildNode(node, source)
+    return node
+
+
+def _copy_of(doc: Any, source: Any, name: str) -> Any:
+    """A paint layer named `name` with the pixels of `source`, not yet in the document."""
     if source.type() == "paintlayer":
         node = source.duplicate()
         node.setName(name)
     else:
         node = doc.createNode(name, "paintlayer")
         write_rgba(node, canvas(doc), read_rgba(source, canvas(doc)))
-    parent.addChildNode(node, source)
     return node
 
 
 @dataclass
 class Placeholders:
-    """The layers a generation writes into: one right above each source, named PREVIEW_NAME while the
-    previews arrive, renamed and given the final pixels at the end (`finish`).
+    """The layers a generation writes into, named PREVIEW_NAME while the previews arrive and given the
+    final pixels and their names at the end (`generate.apply`).
 
     Making the preview layer become the result keeps a generation at one step of Krita's undo history:
     Krita 5.1.5 records adding and removing a layer but not setPixelData or setName, so a preview layer
     added and later removed left two more steps, and the second Ctrl+Z brought the preview back.
     """
 
-    nodes: list[Any]
-    undo_text: str  # Edit > Undo's text right after adding them, and the layer stack then:
+    nodes: list[Any]  # one placeholder per source, in the sources' order
+    added: Any  # the one node added to the document: the placeholder, or the batch's group
+    undo_text: str  # Edit > Undo's text right after adding it, and the layer stack then:
     stack: list[str]  # while both are unchanged, our adding is still the last undoable step
 
 
-def add_placeholders(doc: Any, sources: list[Any]) -> Placeholders:
-    """One layer above each source (one undo step each: Krita 5.1.5's Python API has no way to group
-    steps, and Layer > Duplicate Layer on several layers puts its copies at the top of the stack, later)."""
-    nodes = [add_layer_above(doc, s, PREVIEW_NAME) for s in sources]
+def add_placeholders(doc: Any, sources: list[Any], label: str) -> Placeholders:
+    """One layer right above a single source; for a batch, one group named "NoiseBrush <label>" right
+    above the topmost source, holding a layer per source in stack order.
+
+    Either way the document gets one node, so one Ctrl+Z takes the whole generation back. Krita 5.1.5's
+    Python API cannot group undo steps, but children put into a group before the group joins the
+    document are not steps of their own (measured in the full Krita window: one edit_undo removes the
+    group with its layers and leaves the stack as it was). A layer per source right above each source
+    would be one step per layer.
+    """
+    if len(sources) == 1:
+        added = add_layer_above(doc, sources[0], PREVIEW_NAME)
+        nodes = [added]
+    else:
+        order = {n.uniqueId().toString(): i for i, n in enumerate(_all_nodes(doc.rootNode()))}
+        ranked = sorted(sources, key=lambda n: order.get(n.uniqueId().toString(), -1))
+        copies = {id(s): _copy_of(doc, s, PREVIEW_NAME) for s in sources}
+        added = doc.createGroupLayer(f"NoiseBrush {label}")
+        added.setChildNodes([copies[id(s)] for s in ranked])
+        top = ranked[-1]
+        (top.parentNode() or doc.rootNode()).addChildNode(added, top)
+        nodes = [copies[id(s)] for s in sources]
     doc.waitForDone()
-    return Placeholders(nodes, undo_text(), _stack(doc))
+    return Placeholders(nodes, added, undo_text(), _stack(doc))
 
 
 def _all_nodes(node: Any) -> list[Any]:
@@ -133,13 +157,12 @@ def discard(doc: Any, made: Placeholders) -> None:
     """Take the placeholders away after a cancel or failure, leaving no undo step that brings them back:
     Krita's own Undo while their adding is still the last step; removing them (two steps) otherwise."""
     undo = Krita.instance().action("edit_undo")
-    if undo is not None and made.nodes and undo.text() == made.undo_text and _stack(doc) == made.stack:
+    if undo is not None and undo.text() == made.undo_text and _stack(doc) == made.stack:
         undo.trigger()
         doc.waitForDone()
     alive = {n.uniqueId().toString() for n in _all_nodes(doc.rootNode())}
-    for node in made.nodes:  # the undo was not ours to use, or did not take them
-        if node.uniqueId().toString() in alive:
-            node.remove()
+    if made.added.uniqueId().toString() in alive:  # the undo was not ours to use, or did not take it
+        made.added.remove()
     doc.refreshProjection()
 
 
