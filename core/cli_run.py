@@ -139,6 +139,8 @@ def run_edit(args: argparse.Namespace) -> int:
             negative_prompt=args.negative_prompt,
             guidance=args.guidance,
             device=args.device,
+            work_size=args.work_size,
+            refine_strength=args.refine_strength,
         )
         for img, mask in zip(images, masks, strict=True)
     ]

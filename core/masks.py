@@ -147,8 +147,8 @@ def paste(
 
 def model_mask(mask: np.ndarray, size: tuple[int, int], vae_factor: int) -> torch.Tensor:
     """The selection (H, W) in a model's space of `size`: zero-padded like the image, and for latent models
-    (vae_factor > 1) dilated to whole latent cells plus one cell of margin for the VAE's reach, so generated
-    content covers every selected pixel. Returns (1, 1, h, w) float32."""
+    (vae_factor > 1) dilated (a maximum) to whole latent cells plus one cell of margin for the VAE's reach,
+    so generated content covers every selected pixel at its highest strength. Returns (1, 1, h, w) float32."""
     import torch
     import torch.nn.functional as F
 
@@ -156,8 +156,7 @@ def model_mask(mask: np.ndarray, size: tuple[int, int], vae_factor: int) -> torc
     m = F.pad(m, (0, size[1] - m.shape[-1], 0, size[0] - m.shape[-2]))
     if vae_factor > 1:
         m = F.max_pool2d(m, vae_factor)
-        m = F.max_pool2d(m, 3, stride=1, padding=1)
-        m = (m > 0).float()
+        m = F.max_pool2d(m, 3, stride=1, padding=1)  # grey values stay: they are per-pixel strengths
     return m
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noisebrush.core.errors import BadInput
@@ -95,7 +95,7 @@ def test_refine_strength_zero_returns_the_upscaled_composition(engine, ddpm_mode
     assert out[0].shape == guide.shape
 
 
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     top=st.integers(0, 20),
     left=st.integers(0, 30),

@@ -58,7 +58,8 @@ def test_variations_differ_and_first_matches_single_run(engine, ddpm_model, guid
 def test_repeats_run_k_times(engine, ddpm_model, guide):
     seen = []
     engine.sdedit(
-        req(ddpm_model, guide, strength=0.5, repeats=3), callback=lambda p: seen.append((p.step, p.total))
+        req(ddpm_model, guide, strength=0.5, repeats=3, work_size=0),
+        callback=lambda p: seen.append((p.step, p.total)),
     )
     assert seen[-1] == (15, 15) and len(seen) == 15
 
