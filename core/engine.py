@@ -16,7 +16,7 @@ from .errors import BadInput
 from .images import flatten
 from .ledits import InversionCache, ledits
 from .masks import Box, composite, feather, model_mask, pad_to_multiple, paste, work_box
-from .models import model_concept_scale, model_settings, resolve_model
+from .models import check_steps, model_concept_scale, model_settings, resolve_model, schedule_steps
 from .plan import Stage, stages
 from .priors import Prior, compile_prior, load_prior, to_uint8
 from .progress import Progress, ProgressCallback, StopCheck, stop_checker
@@ -93,6 +93,7 @@ class Engine:
             return [req.guide.copy() for _ in range(req.variations)]  # t0 = 0: nothing is noised
         if req.mask is not None and not float(req.mask.max()) > 0.0:  # max: no canvas-sized temporary
             return [req.guide.copy() for _ in range(req.variations)]  # nothing may change
+        check_steps(req.steps, schedule_steps(resolve_model(req.model)), req.model)
         budget.check(req, self.memory_budget)
         # A plan whose full-size refine stage would pass the budget returns the upscaled composition instead
         # of refusing: the composition is the edit, the refine stage its detail (progress says it was skipped).
@@ -114,6 +115,7 @@ class Engine:
 
         `should_stop` as for `sdedit`: asked before every model block and inside the final composite."""
         req.validate()
+        check_steps(req.steps, schedule_steps(resolve_model(req.model)), req.model)
         budget.check(req, self.memory_budget)
         with self._lock:
             prior = self.prior(req.model, req.device)

@@ -10,7 +10,7 @@ from pathlib import Path
 from noisebrush.resources import ROOT as RESOURCES
 
 from .errors import BadInput
-from .requests import CONCEPT_SCALE
+from .requests import CONCEPT_SCALE, excerpt
 
 BUNDLED = RESOURCES / "models"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -131,6 +131,15 @@ def schedule_steps(path: Path) -> int:
     except (OSError, ValueError, AttributeError):
         steps = None
     return steps if isinstance(steps, int) and steps > 0 else SCHEDULE_STEPS
+
+
+def check_steps(steps: int | None, most: int, model: str) -> None:
+    """No more sampling steps than the model's schedule has timesteps (`most`, from `schedule_steps`): one
+    rule for the server's submit and the engine, so the CLI and the app fail as early and as clearly."""
+    if steps is not None and steps > most:
+        raise BadInput(
+            f"steps must be at most {most}, the timesteps of model {excerpt(model)!r}'s schedule; got {steps}"
+        )
 
 
 def _hub_snapshot(repo_id: str) -> Path | None:

@@ -22,7 +22,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .errors import BadInput
-from .models import model_in_folders, schedule_steps
+from .models import check_steps, model_in_folders, schedule_steps
 from .requests import Concept, LeditsRequest, SDEditRequest, excerpt
 
 IMAGE_HELP = "base64 PNG (a data: URL prefix is accepted); RGB or RGBA, 8 bits per channel"
@@ -224,11 +224,8 @@ def check_model(req: SDEditRequest | LeditsRequest, listed: list[dict[str, Any]]
                 "(`noisebrush models`) or a path inside the model folders"
             )
         most = schedule_steps(path)
-    if req.steps is not None and most is not None and req.steps > most:
-        raise BadInput(
-            f"steps must be at most {most}, the timesteps of model {excerpt(req.model)!r}'s schedule; "
-            f"got {req.steps}"
-        )
+    if most is not None:
+        check_steps(req.steps, most, req.model)
 
 
 def to_request(

@@ -138,3 +138,14 @@ def test_a_bad_guidance_interval_names_what_is_allowed(sd_model, guide, tmp_path
     model = _with_settings(sd_model, tmp_path, guidance_interval=interval)
     with pytest.raises(BadInput, match=r"guidance_interval must be \[lo, hi\] with 0 <= lo < hi <= 1"):
         Engine().sdedit(_req(model, guide))
+
+
+def test_steps_beyond_the_models_schedule_are_refused_before_it_loads() -> None:
+    """The CLI and the app get the server's rule: no more steps than the schedule has timesteps (1000 for
+    the bundled prior), refused with the bound before seconds of weight loading, not deep in the sampler."""
+    from noisebrush.core.errors import BadInput
+
+    engine = Engine()
+    with pytest.raises(BadInput, match="at most 1000, the timesteps of model 'default'"):
+        engine.sdedit(SDEditRequest(guide=np.zeros((16, 16, 3), np.uint8), steps=1001))
+    assert not engine._priors  # nothing was loaded
