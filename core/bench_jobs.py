@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
 import sys
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .bench import Options, Row
+from .bench_memory import run_child
 
 CANCEL_SIZES = (512, 1024, 4096)
 CANCEL_AFTER_S = 1.0  # into the run, when the user clicks cancel: inside the first step at these sizes
@@ -124,15 +124,7 @@ CASES = {"cancel": cancel_latency, "server-peak": server_peak, "queue-memory": q
 
 # -- the server processes ------------------------------------------------------------------------------
 def _child(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "noisebrush.core.bench_jobs", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"server bench failed: {proc.stderr.strip().splitlines()[-3:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return run_child("noisebrush.core.bench_jobs", spec, timeout)
 
 
 def _png(rgb_or_l: np.ndarray) -> str:

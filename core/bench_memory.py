@@ -18,14 +18,17 @@ import numpy as np
 def probe(spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
     """Run one SDEdit in a child process. spec: model, size (h, w), box (x, y, w, h) or None, steps,
     strength, prompt, rgba, device, context, variations, full_mask."""
+    return run_child("noisebrush.core.bench_memory", spec, timeout)
+
+
+def run_child(module: str, spec: dict[str, Any], timeout: float = 1800) -> dict[str, Any]:
+    """`python -m MODULE SPEC_JSON` in a fresh process, whose memory is then the case's alone; its last line
+    of output is the JSON it measured."""
     proc = subprocess.run(
-        [sys.executable, "-m", "noisebrush.core.bench_memory", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        [sys.executable, "-m", module, json.dumps(spec)], capture_output=True, text=True, timeout=timeout
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"memory probe failed: {proc.stderr.strip().splitlines()[-1:]}")
+        raise RuntimeError(f"{module} failed: {proc.stderr.strip().splitlines()[-3:]}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 

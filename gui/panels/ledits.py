@@ -7,12 +7,10 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSlider,
     QToolButton,
     QVBoxLayout,
@@ -21,6 +19,7 @@ from PyQt6.QtWidgets import (
 
 from noisebrush.gui.engines import ModelChoice
 from noisebrush.gui.ledits import LeditsController
+from noisebrush.gui.panels.scroll import options_scroll
 
 SCALE_MAX = 20.0
 
@@ -127,12 +126,7 @@ class LeditsPanel(QWidget):
         inner.addLayout(where)
         inner.addWidget(hint)
         inner.addStretch(1)
-        self.options_scroll = QScrollArea()
-        self.options_scroll.setWidget(options)
-        self.options_scroll.setWidgetResizable(True)
-        self.options_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.options_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.options_scroll.setMinimumHeight(60)
+        self.options_scroll = options_scroll(options)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.options_scroll, 1)

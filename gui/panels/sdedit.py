@@ -9,14 +9,12 @@ from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -26,6 +24,7 @@ from PyQt6.QtWidgets import (
 
 from noisebrush.gui.engines import ModelChoice
 from noisebrush.gui.generation import SDEditController
+from noisebrush.gui.panels.scroll import options_scroll
 
 WHERE_LABELS = (
     ("selection", "Selection (what you see)"),
@@ -145,12 +144,7 @@ class SDEditPanel(QWidget):
         inner.addLayout(form)
         inner.addWidget(self.var_row)
         inner.addStretch(1)
-        self.options_scroll = QScrollArea()
-        self.options_scroll.setWidget(options)
-        self.options_scroll.setWidgetResizable(True)
-        self.options_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.options_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.options_scroll.setMinimumHeight(60)
+        self.options_scroll = options_scroll(options)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.options_scroll, 1)
