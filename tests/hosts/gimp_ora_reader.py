@@ -1,5 +1,6 @@
 # Runs inside GIMP 3 (gimp-console-3.0 --batch-interpreter=python-fu-eval): opens NB_ORA with GIMP's own
-# OpenRaster loader and writes what it finds, bottom layer first, to NB_REPORT.
+# OpenRaster loader and writes what it finds, bottom layer first, to NB_REPORT, with the flattened
+# image; with NB_RESAVED set it also saves the image back as OpenRaster with GIMP's own exporter.
 import json
 import os
 import traceback
@@ -25,6 +26,10 @@ try:
         layers.append(
             {
                 "name": layer.get_name(),
+                "mode": int(layer.get_mode()),
+                "mode_name": layer.get_mode().value_nick,
+                "blend_space": layer.get_blend_space().value_nick,
+                "composite_mode": layer.get_composite_mode().value_nick,
                 "opacity": layer.get_opacity(),
                 "visible": layer.get_visible(),
                 "bounds": [x, y, w, h],
@@ -32,6 +37,22 @@ try:
             }
         )
     report["layers"] = layers
+    if os.environ.get("NB_RESAVED"):
+        resaved = Gio.File.new_for_path(os.environ["NB_RESAVED"])
+        report["resaved"] = bool(Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, image, resaved, None))
+
+    def flattened(perceptual):
+        copy = image.duplicate()
+        if perceptual:  # blend and composite on the stored sRGB values, not in linear light
+            for layer in copy.get_layers():
+                layer.set_blend_space(Gimp.LayerColorSpace.RGB_PERCEPTUAL)
+                layer.set_composite_space(Gimp.LayerColorSpace.RGB_PERCEPTUAL)
+        rect = Gegl.Rectangle.new(0, 0, image.get_width(), image.get_height())
+        flat = copy.flatten().get_buffer().get(rect, 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.NONE)
+        return bytes(flat).hex()
+
+    report["flattened"] = flattened(False)
+    report["flattened_perceptual"] = flattened(True)
     report["ok"] = True
 except Exception:
     report["error"] = traceback.format_exc()

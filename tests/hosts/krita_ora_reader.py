@@ -1,9 +1,10 @@
-"""Runs inside Krita: `kritarunner -s krita_ora_reader -f main FILE.ora REPORT.json`.
+"""Runs inside Krita: `kritarunner -s krita_ora_reader -f main FILE.ora REPORT.json [RESAVED.ora]`.
 
 Opens an OpenRaster file the way File > Open does and writes a JSON report of what Krita made of it:
-the canvas size and, bottom layer first, each layer's name, type, opacity, visibility, lock,
-bounds and pixels (RGBA, hex), for tests/hosts/test_krita_ora.py to compare with what NoiseBrush wrote.
-Uses nothing but Krita's own Python.
+the canvas size, the flattened image (Krita's projection, RGBA hex) and, bottom layer first, each
+layer's name, type, blending mode, opacity, visibility, lock, bounds and pixels (RGBA, hex), for
+tests/hosts/test_krita_ora.py to compare with what NoiseBrush wrote. With RESAVED.ora it also saves
+the document back as OpenRaster with Krita's own writer. Uses nothing but Krita's own Python.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main(args):
                 {
                     "name": node.name(),
                     "type": node.type(),
+                    "blend": node.blendingMode(),
                     "opacity": node.opacity(),  # 0..255
                     "visible": node.visible(),
                     "locked": node.locked(),
@@ -46,6 +48,12 @@ def main(args):
                 }
             )
         report["layers"] = layers
+        doc.refreshProjection()
+        doc.waitForDone()
+        report["projection"] = _rgba(doc, 0, 0, doc.width(), doc.height())
+        if len(args) > 2:
+            doc.setBatchmode(True)  # no export dialog
+            report["resaved"] = bool(doc.saveAs(args[2]))
         doc.close()
         report["ok"] = True
     except Exception:
