@@ -127,6 +127,8 @@ def test_edit_several_guides_with_variations_and_previews(files, capsys, ddpm_mo
         "2",
         "--previews",
         prev,
+        "--work-size",  # one stage: 4 steps, so 4 previews (the plan's stages are tests/test_plan.py's)
+        "0",
     )
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == [

@@ -229,7 +229,9 @@ def test_warmup_steps_retrace_the_inversion_and_are_jumped_over(sd_model, engine
             finally:
                 calls.close()
             assert taken == 9 and calls.n - taken == 9 - 3
-            torch.testing.assert_close(jumped, full, atol=1e-5, rtol=1e-5)
+            # float32 sums differ in their last bits between CPU kernels: 1.2e-5 at one of 1024 elements on
+            # an AMD EPYC, where the earlier machine stayed under 1e-5; a real error is orders larger
+            torch.testing.assert_close(jumped, full, atol=5e-5, rtol=1e-4)
         # momentum feeds on warm-up steps, so none can be jumped over
         assert sega_calls(prior, rows, inv, WARM, momentum=0.3) == 9
 
@@ -370,7 +372,7 @@ def files(tmp_path, box_mask):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--add", "cat:1x"], "scale after ':' must be a number"),
+        (["--add", "cat:1x"], "the scale '1x' is not a number"),
         (["--threshold", "1.5", "--add", "cat"], r"threshold must be in \(0, 1\)"),
         (["--skip", "1"], r"skip must be in \[0, 1\)"),
         (["--mask", "{tmp}/small_mask.png"], "mask is 10x10 but the image is 56x40"),
@@ -388,6 +390,8 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(files, capsys, d
     source = tmp / "photo.png"
     if extra[:1] == ["--input"]:
         source, extra = extra[1], extra[2:]
+    if "--add" not in extra:  # an edit with no concept is refused before anything else is looked at
+        extra += ["--add", "cat"]
     code = main(
         ["ledits", str(source), "-o", str(out / "r.png"), "--model", str(ddpm_model), "--steps", "4", *extra]
     )
@@ -430,11 +434,21 @@ def test_cli_cancel_writes_nothing(files, capsys, sd_model, monkeypatch):
 
     tmp, out = files
 
-    def cancelled(self, req, callback=None):
+    def cancelled(self, req, callback=None, should_stop=None):
         raise Cancelled()
 
     monkeypatch.setattr(engine_mod.Engine, "ledits", cancelled)
-    code = main(["ledits", str(tmp / "photo.png"), "-o", str(out / "r.png"), "--model", str(sd_model)])
+    argv = [
+        "ledits",
+        str(tmp / "photo.png"),
+        "-o",
+        str(out / "r.png"),
+        "--model",
+        str(sd_model),
+        "--add",
+        "cat",
+    ]
+    code = main(argv)
     assert code == 130 and list(out.iterdir()) == []
 
 

@@ -105,7 +105,12 @@ def main(args):
             made = _through_docker(doc, [n for n, _ in sources], settings, url, token, report)
         else:
             made = generate(doc, [n for n, _ in sources], settings, Client(url, token))
-        report["order"] = [n.name() for n in doc.rootNode().childNodes()]
+        # bottom first; a group's name is followed by its children's (a batch's results share one group)
+        report["order"] = [
+            name
+            for n in doc.rootNode().childNodes()
+            for name in [n.name(), *(c.name() for c in n.childNodes() if n.type() == "grouplayer")]
+        ]
         report["results"] = []
         for node in made:
             src_node, src = next((n, p) for n, p in sources if node.name().startswith(n.name() + " ("))

@@ -61,12 +61,15 @@ def test_selection_gives_new_layer_above_source(tmp_path: Path, host_server: tup
 
 def test_three_selected_layers_give_three_results(tmp_path: Path, host_server: tuple[str, str, int]) -> None:
     data = run_krita(tmp_path, host_server, "batch")
-    assert data["order"] == [
+    # The batch's results go above the topmost source, in the sources' order. In the full Krita window they
+    # sit in one group "NoiseBrush SDEdit", so one Undo takes the batch back (test_krita_install.py); under
+    # kritarunner, Krita 5.1.5 leaves no group node in the stack and the results come out as plain layers.
+    assert [n for n in data["order"] if n != "NoiseBrush SDEdit"] == [
         "Layer 1",
-        "Layer 1 (SDEdit)",
         "Layer 2",
-        "Layer 2 (SDEdit)",
         "Layer 3",
+        "Layer 1 (SDEdit)",
+        "Layer 2 (SDEdit)",
         "Layer 3 (SDEdit)",
     ]
     assert len(data["results"]) == 3
