@@ -108,7 +108,8 @@ def _burn(cb: np.ndarray, cs: np.ndarray) -> np.ndarray:
 
 
 # The separable blend modes of the W3C Compositing spec under their OpenRaster names (what Krita, GIMP
-# and MyPaint write as composite-op), each B(backdrop, source) on straight colours in [0, 1].
+# and MyPaint write as composite-op), each B(backdrop, source) on straight colours in [0, 1]. Exclusion has
+# no OpenRaster name: real Krita and GIMP opened an "svg:exclusion" layer as Normal, so it is not offered.
 BLEND_MODES: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray] | None]] = {
     NORMAL: ("Normal", None),
     "svg:multiply": ("Multiply", lambda cb, cs: cb * cs),
@@ -121,7 +122,6 @@ BLEND_MODES: dict[str, tuple[str, Callable[[np.ndarray, np.ndarray], np.ndarray]
     "svg:hard-light": ("Hard light", _hard_light),
     "svg:soft-light": ("Soft light", _soft_light),
     "svg:difference": ("Difference", lambda cb, cs: np.abs(cb - cs)),
-    "svg:exclusion": ("Exclusion", lambda cb, cs: cb + cs - 2.0 * cb * cs),
 }
 
 

@@ -105,7 +105,7 @@ def test_gimp_opens_studio_blend_modes_as_the_same_modes(gimp_root: Path, tmp_pa
     dodge 208, burn 126, hard light 62, soft light 20, difference 64). With the spaces set to perceptual
     the modes in SAME_FORMULA match within 3/255 (measured: 0 for each). GIMP defines the others
     differently (measured in perceptual space: dodge 146, burn 126, soft light 21), so they are not
-    asserted; nor is svg:exclusion, which is not an OpenRaster spec name and GIMP opens as Normal."""
+    asserted; exclusion is not offered (no OpenRaster name; GIMP opened "svg:exclusion" as Normal)."""
     layers = blend_layers()
     resaved = tmp_path / "gimp.ora"
     report = _gimp_report(gimp_root, layers, BLEND_W, BLEND_H, resaved)

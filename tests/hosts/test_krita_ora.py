@@ -112,8 +112,8 @@ def test_krita_opens_studio_blend_modes_as_the_same_modes(tmp_path: Path) -> Non
     Studio's composite (mergedimage.png) within 3/255 per channel (measured: at most 1 for every mode),
     and Krita's own .ora save of the document reads back in the Studio with the same modes.
 
-    Not asserted: svg:exclusion, which is not an OpenRaster spec name; Krita opens it as Normal (195/255
-    off the Studio's composite) and saves it back as svg:src-over."""
+    Exclusion is not offered: it has no OpenRaster name, and Krita opened an "svg:exclusion" layer as Normal
+    (195/255 off the Studio's composite) and saved it back as svg:src-over."""
     layers = blend_layers()
     path, resaved = tmp_path / "blend.ora", tmp_path / "krita.ora"
     write_ora(path, BLEND_W, BLEND_H, layers)
