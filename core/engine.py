@@ -272,9 +272,7 @@ class _Run:
 def _to_model_pixels(rgb: np.ndarray, prior: Prior) -> torch.Tensor:
     """uint8 RGB (H, W, 3) to (1, 3, H', W') in [-1, 1] on the prior's device, padded to its size multiple."""
     # In place after the one float copy: a 4096 canvas has no second or third float temporary.
-    # torch refuses to wrap a read-only array (a decoded PNG is one); the uint8 copy is a quarter of the floats.
-    source = np.ascontiguousarray(rgb) if rgb.flags.writeable else rgb.copy()
-    pixels = torch.from_numpy(source).permute(2, 0, 1)[None].to(prior.device, torch.float32)
+    pixels = _chw(rgb).to(prior.device, torch.float32)
     pixels = pixels.div_(127.5).sub_(1.0)
     return pad_to_multiple(pixels, prior.multiple)[0]
 
@@ -293,9 +291,16 @@ def _stage_steps(prior: Prior, strength: float, steps: int, repeats: int) -> int
     return len(scheduler.timesteps[begin:]) * repeats
 
 
+def _chw(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, C) -> a (1, C, H, W) uint8 tensor. torch will not wrap a read-only array (a decoded PNG
+    is one) without a warning, so that one is copied: in uint8, a quarter of the float copy that follows."""
+    source = np.ascontiguousarray(rgb) if rgb.flags.writeable else rgb.copy()
+    return torch.from_numpy(source).permute(2, 0, 1)[None]
+
+
 def _resized(rgb: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
     """uint8 RGB to `size` (h, w): "area" averages on the way down (no aliasing), "bicubic" on the way up."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
+    x = _chw(rgb).float()
     if mode == "area":
         y = F.interpolate(x, size=size, mode="area")
     else:
