@@ -157,6 +157,16 @@ def docker_module(monkeypatch: pytest.MonkeyPatch) -> Iterator[types.ModuleType]
         sys.modules.pop(name, None)
 
 
+def _one_layer_document(host: Any, monkeypatch: pytest.MonkeyPatch, pixels: bytes) -> Doc:
+    """A document holding one selected paint layer "Paint", made the active one."""
+    doc = Doc()
+    layer = Node(doc, "Paint", pixels)
+    doc.root.addChildNode(layer, None)
+    monkeypatch.setattr(host, "active_document", lambda: doc)
+    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    return doc
+
+
 def test_docker_on_pyqt6_generates_with_previews(
     qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,12 +174,8 @@ def test_docker_on_pyqt6_generates_with_previews(
 
     assert qtcompat.QT6
     host = docker_module.host
-    doc = Doc()
     src = np.random.default_rng(0).integers(0, 256, (H, W, 4), dtype=np.uint8)
-    layer = Node(doc, "Paint", src.tobytes())
-    doc.root.addChildNode(layer, None)
-    monkeypatch.setattr(host, "active_document", lambda: doc)
-    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    doc = _one_layer_document(host, monkeypatch, src.tobytes())
     previews: list[tuple[int, int, int, int]] = []
     show = host.show_preview
     monkeypatch.setattr(
@@ -202,11 +208,7 @@ def test_docker_cancel_writes_nothing_and_removes_preview(
     qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     host = docker_module.host
-    doc = Doc()
-    layer = Node(doc, "Paint", bytes(W * H * 4))
-    doc.root.addChildNode(layer, None)
-    monkeypatch.setattr(host, "active_document", lambda: doc)
-    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    doc = _one_layer_document(host, monkeypatch, bytes(W * H * 4))
     with live_server(FakeEngine(steps=400, delay=0.02), preview_interval=0.0) as (url, _app):
         docker = docker_module.NoiseBrushDocker()
         qtbot.addWidget(docker)
@@ -230,11 +232,7 @@ def test_docker_cancel_reaches_the_server_at_once_and_resets_the_bar(
     from test_plugin_cancel import STEP_S, record_cancels
 
     host = docker_module.host
-    doc = Doc()
-    layer = Node(doc, "Paint", bytes(W * H * 4))
-    doc.root.addChildNode(layer, None)
-    monkeypatch.setattr(host, "active_document", lambda: doc)
-    monkeypatch.setattr(host, "selected_nodes", lambda d: [layer])
+    doc = _one_layer_document(host, monkeypatch, bytes(W * H * 4))
     with live_server(FakeEngine(steps=3, delay=STEP_S), preview_interval=0.0) as (url, app):
         cancels = record_cancels(app)
         docker = docker_module.NoiseBrushDocker()
