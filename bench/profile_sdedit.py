@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from noisebrush.core.bench import cache_dir, sd15_folder
-from noisebrush.core.bench_sdedit import stock_img2img
-from noisebrush.core.engine import Engine
-from noisebrush.core.priors import quiet_libraries
-from noisebrush.core.requests import SDEditRequest
+from noisebrush.bench.harness import cache_dir, sd15_folder
+from noisebrush.bench.sdedit import stock_img2img
+from noisebrush.core.engine.engine import Engine
+from noisebrush.core.engine.loading import quiet_libraries
+from noisebrush.core.engine.requests import SDEditRequest
 
 
 def component_clock(parts: dict[str, torch.nn.Module]) -> tuple[dict[str, float], Callable[[], None]]:

@@ -1,1 +1,12 @@
-"""NoiseBrush engine: priors, samplers, edits, requests; never imports Qt."""
+"""NoiseBrush's engine and the surfaces built directly on it; never imports Qt or the GUI.
+
+- `engine`: requests, priors, samplers, SDEdit and LEDITS, masks, image files, progress. Imports only
+  itself and `errors`.
+- `server`: the engine over HTTP (jobs, journal, auth, JSON shapes). Imports the engine.
+- `cli`: the `noisebrush` command line. Imports the engine, the server and the laboratory.
+- `lab`: the bundled prior's laboratory (procedural scenes, its network, training, classifier,
+  evaluation). Imports the engine.
+- `errors`, `version`: shared by all of them.
+
+docs/ARCHITECTURE.md draws the layers; tests/test_layers.py enforces them (import-linter).
+"""

@@ -14,7 +14,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QPainter, QPainterPath, QPen, QRegion, QTransform
 
-from .pixels import Box, intersect
+from .model.pixels import Box, intersect
 from .selection import Selection
 
 TILE = 256

@@ -1,4 +1,4 @@
-"""Entry point of NoiseBrush Studio: `main(argv)`; `--smoke OUT.png` runs a scripted session offscreen."""
+"""NoiseBrush Studio's window and its scripted smoke session; `noisebrush studio` (gui/command.py) starts it."""
 
 from __future__ import annotations
 
@@ -16,21 +16,6 @@ from PyQt6.QtWidgets import QApplication
 SMOKE_TIMEOUT_S = 1200
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="noisebrush studio", description="NoiseBrush Studio, the desktop app")
-    p.add_argument("file", nargs="?", help="an image or .ora file to open")
-    p.add_argument(
-        "--smoke", metavar="OUT.png", help="scripted offscreen session; saves a screenshot and exits"
-    )
-    p.add_argument(
-        "--model", default="default", help="model for the --smoke run (default: the bundled prior)"
-    )
-    p.add_argument(
-        "--steps", type=int, default=None, help="steps for the --smoke run (default: the prior's own)"
-    )
-    return p.parse_args(argv)
-
-
 def _application() -> QApplication:
     app = QApplication.instance()
     if isinstance(app, QApplication):
@@ -42,9 +27,8 @@ def _application() -> QApplication:
     return app
 
 
-def main(argv: list[str]) -> int:
-    """Run the app; returns the process exit status."""
-    args = _parse(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run the app with the options `noisebrush studio` parsed (gui/command.py); returns the exit status."""
     if args.smoke:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = _application()
@@ -148,7 +132,3 @@ def smoke(
     doc.undo_stack.setClean()  # nothing to save: do not ask on close
     win.close()
     return 0 if how == "done" and added >= 1 else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

@@ -30,7 +30,7 @@ from PyQt6.QtWidgets import QWidget
 
 from .ants import MarchingAnts
 from .document import Document
-from .pixels import Box, composite_premultiplied, intersect, to_rgba8_premultiplied
+from .model.pixels import Box, composite_premultiplied, intersect, to_rgba8_premultiplied
 from .render import PATCH_MAX_AREA, TILE, TileCache
 from .toolstate import ToolState
 

@@ -17,8 +17,8 @@ from PyQt6.QtGui import QClipboard, QImage
 from PyQt6.QtWidgets import QApplication
 
 from .document import Document
-from .layer import Layer
-from .pixels import Box, composite, crop, erase, intersect, nonzero_box, region_of
+from .model.layer import Layer
+from .model.pixels import Box, composite, crop, erase, intersect, nonzero_box, region_of
 from .render import array_image
 
 ORIGIN_MIME = "application/x-noisebrush-origin"  # "x,y": where a copy came from, for Paste in Place

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PyQt6.QtGui import QUndoCommand
 
-from .layer import Layer, lazy_zeros
-from .pixels import Box
+from .model.layer import Layer, lazy_zeros
+from .model.pixels import Box
 
 if TYPE_CHECKING:
     from .document import Document

@@ -22,8 +22,8 @@ from .commands import (
     ResizeLayerCommand,
     SelectionCommand,
 )
-from .layer import Layer
-from .pixels import Box, changed_box, composite, crop, union
+from .model.layer import Layer
+from .model.pixels import Box, changed_box, composite, crop, union
 
 
 class Document(QObject):

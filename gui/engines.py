@@ -20,7 +20,7 @@ class ModelChoice:
 
 
 def _real_engine() -> Any:
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     return Engine()
 
@@ -58,8 +58,8 @@ class EngineHolder:
 
     def concept_scale(self, model: str) -> float:
         """The model's SEGA scale for new concepts: a small JSON read, no torch, so fine on the GUI thread."""
+        from noisebrush.core.engine.sources import concept_scale, model_concept_scale
         from noisebrush.core.errors import BadInput
-        from noisebrush.core.models import concept_scale, model_concept_scale
 
         try:
             return model_concept_scale(model)
@@ -70,7 +70,7 @@ class EngineHolder:
 def list_model_choices() -> list[ModelChoice]:
     """Models the engine can find, the bundled `default` first; `default` alone if none are found."""
     try:
-        from noisebrush.core.models import list_models
+        from noisebrush.core.engine.sources import list_models
 
         found = [ModelChoice(m.name, m.kind) for m in list_models()]
     except Exception:  # a broken model folder must not stop the app from starting

@@ -13,7 +13,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from .ora import FileFormatError
+from .model.ora import FileFormatError
 from .worker import thread_for
 
 JobFn = Callable[[], Any]

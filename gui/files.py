@@ -19,10 +19,10 @@ from PyQt6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from .document import Document
 from .filejobs import FileJobs
-from .imageio import OPEN_FILTER, SAVE_FILTER, is_layered, read_document, write_document
-from .layer import Layer
+from .model.imageio import OPEN_FILTER, SAVE_FILTER, is_layered, read_document, write_document
+from .model.layer import Layer
+from .model.pixels import composite
 from .new_image import NewImageDialog
-from .pixels import composite
 from .recovery import AutoSaver, recent_files, remember_file
 
 TITLE = "NoiseBrush Studio"

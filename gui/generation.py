@@ -11,12 +11,12 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QImage
 
-from noisebrush.core.requests import DEFAULT_STRENGTH, SDEditRequest
+from noisebrush.core.engine.requests import DEFAULT_STRENGTH, SDEditRequest
 
 from .commands import AddLayerCommand
 from .document import Document
 from .engines import EngineHolder
-from .layer import Layer
+from .model.layer import Layer
 from .render import array_image
 from .targets import Target, build_targets, result_layer
 from .worker import EngineWorker, JobRunner

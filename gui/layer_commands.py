@@ -10,7 +10,7 @@ from PyQt6.QtGui import QUndoCommand
 
 if TYPE_CHECKING:
     from .document import Document
-    from .layer import Layer
+    from .model.layer import Layer
 
 Placed = tuple[np.ndarray, int, int]  # pixels, x, y
 

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
+from noisebrush.core.engine.requests import CONCEPT_SCALE, Concept, LeditsRequest
 from noisebrush.core.errors import BadInput
-from noisebrush.core.requests import CONCEPT_SCALE, Concept, LeditsRequest
 
 from .commands import AddLayerCommand
 from .document import Document
 from .engines import EngineHolder
 from .generation import preview_image
-from .layer import Layer
+from .model.layer import Layer
 from .targets import Target, build_targets, result_layer
 from .worker import EngineWorker, JobRunner
 

@@ -14,12 +14,12 @@ from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QPainter, QPen, QPolygonF
 
 from .document import Document
-from .layer import Layer
 from .layer_commands import Placed, PlaceLayerCommand, placed
-from .pixels import crop
+from .model.layer import Layer
+from .model.pixels import crop
+from .model.transform import Placement, content_box, transform_pixels
 from .tools import Tool, ToolEvent
 from .toolstate import ToolState
-from .transform import Placement, content_box, transform_pixels
 
 if TYPE_CHECKING:
     from .canvas import Canvas

@@ -15,7 +15,7 @@ from pathlib import Path
 from PyQt6.QtCore import QObject, QSettings, QStandardPaths, QTimer, pyqtSignal
 
 from .document import Document
-from .ora import write_ora
+from .model.ora import write_ora
 
 MAX_RECENT_FILES = 10
 

@@ -10,7 +10,7 @@ from typing import cast
 import numpy as np
 from PyQt6.QtGui import QImage
 
-from .pixels import Box
+from .model.pixels import Box
 
 TILE = 256
 MAX_TILES = 512  # 512 tiles of 256 KiB = 128 MiB

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 
-from .pixels import Box, nonzero_box
+from .model.pixels import Box, nonzero_box
 
 
 class Selection(QObject):

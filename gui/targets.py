@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .document import Document
-from .layer import Layer
-from .pixels import Box, composite, crop, intersect, nonzero_box, region_of
+from .model.layer import Layer
+from .model.pixels import Box, composite, crop, intersect, nonzero_box, region_of
 
 WHERE = ("selection", "layer", "layers")  # visible image in the selection / active layer / selected layers
 

@@ -11,11 +11,11 @@ import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
 from PyQt6.QtGui import QColor, QPainter, QPainterPath, QPen
 
-from .brushes import smoothed
 from .document import Document
-from .layer import Layer
-from .pixels import Box, crop, flood_region, nonzero_box, paint_over, region_of, shape_mask
-from .stroke import BrushDab, Stroke
+from .model.brushes import smoothed
+from .model.layer import Layer
+from .model.pixels import Box, crop, flood_region, nonzero_box, paint_over, region_of, shape_mask
+from .model.stroke import BrushDab, Stroke
 from .toolstate import ToolState
 
 if TYPE_CHECKING:

@@ -96,7 +96,7 @@ class ToolState(QObject):
         self.changed.emit()
 
     def use_preset(self, name: str) -> None:
-        from .brushes import preset_named
+        from .model.brushes import preset_named
 
         self.set(preset=name, **preset_named(name).settings())
 

@@ -36,14 +36,14 @@ from .document import Document
 from .engines import EngineHolder, ModelChoice, list_model_choices
 from .files import TITLE, DocumentFiles
 from .generation import SDEditController
-from .layer import Layer
 from .ledits import LeditsController
+from .model.layer import Layer
+from .model.pixels import feather
 from .panels.brush import BrushPanel
 from .panels.colour import ColourPanel
 from .panels.layers import LayersPanel
 from .panels.ledits import LeditsPanel
 from .panels.sdedit import SDEditPanel
-from .pixels import feather
 from .placing import TransformTool
 from .recovery import AutoSaver
 from .theme import apply_dark

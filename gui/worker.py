@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from noisebrush.core.engine.progress import Progress
 from noisebrush.core.errors import BadInput, Cancelled
-from noisebrush.core.progress import Progress
 
 JobFn = Callable[["EngineWorker"], Any]
 

@@ -16,7 +16,7 @@ BUNDLED = REPO / "resources" / "models" / "default"
 
 
 def _build(factory, tmp_path_factory, name: str, **kw) -> Path:
-    from noisebrush.core import standins
+    from noisebrush.bench import standins
 
     return getattr(standins, factory)(tmp_path_factory.mktemp(name) / name, **kw)
 
@@ -48,7 +48,7 @@ def sdxl_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine():
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     return Engine(max_priors=2)
 

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noisebrush.core import budget
-from noisebrush.core.engine import Engine
+from noisebrush.core.engine import budget
+from noisebrush.core.engine.engine import Engine
+from noisebrush.core.engine.requests import SDEditRequest
+from noisebrush.core.engine.sources import model_settings, resolve_model
 from noisebrush.core.errors import BadInput
-from noisebrush.core.models import model_settings, resolve_model
-from noisebrush.core.requests import SDEditRequest
 from tests.conftest import needs_bundled
 
 
@@ -77,7 +77,7 @@ def test_the_check_imports_no_torch_so_a_refusal_at_submit_is_quick():
     code = (
         "import sys, numpy as np\n"
         "from noisebrush.core import budget\n"
-        "from noisebrush.core.requests import SDEditRequest\n"
+        "from noisebrush.core.engine.requests import SDEditRequest\n"
         "g = np.broadcast_to(np.uint8(1), (4096, 4096, 3)); m = np.broadcast_to(np.float32(1), (4096, 4096))\n"
         "try:\n"
         "    budget.check(SDEditRequest(guide=g, mask=m, device='cpu'), 10**9)\n"
@@ -112,7 +112,7 @@ def test_a_bad_size_says_what_is_allowed(text):
 
 
 def test_edit_rejects_a_bad_budget_as_a_usage_error(tmp_path):
-    from noisebrush.core.cli import main
+    from noisebrush.core.cli.main import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["edit", str(tmp_path / "g.png"), "-o", str(tmp_path / "o.png"), "--memory-budget", "lots"])
@@ -124,7 +124,7 @@ def test_the_server_refuses_an_oversized_job_at_submit():
     from fastapi.testclient import TestClient
     from PIL import Image
 
-    from noisebrush.core.server import ServerConfig, create_app
+    from noisebrush.core.server.app import ServerConfig, create_app
 
     def png(img: Image.Image) -> str:
         buf = io.BytesIO()

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noisebrush.core.engine import Engine
+from noisebrush.core.engine.engine import Engine
+from noisebrush.core.engine.masks import feather
+from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
 from noisebrush.core.errors import Cancelled
-from noisebrush.core.jobs import CANCELLED, JobQueue
-from noisebrush.core.masks import feather
-from noisebrush.core.requests import LeditsRequest, SDEditRequest
+from noisebrush.core.server.jobs import CANCELLED, JobQueue
 
 
 def big_guide(size: int = 64) -> np.ndarray:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from noisebrush.core import standins
-from noisebrush.core.engine import Engine
+from noisebrush.bench import standins
+from noisebrush.core.engine.engine import Engine
+from noisebrush.core.engine.requests import SDEditRequest
+from noisebrush.core.engine.sources import list_models, resolve_model
 from noisebrush.core.errors import BadInput
-from noisebrush.core.models import list_models, resolve_model
-from noisebrush.core.requests import SDEditRequest
 
 SNAPSHOT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from noisebrush.core.cli import main
+from noisebrush.core.cli.main import main
 from noisebrush.core.errors import Cancelled
 from tests.test_images import png_header_only
 
@@ -91,7 +91,7 @@ def test_unknown_model_name(files, capsys):
 
 
 def test_cancel_leaves_no_output(files, capsys, ddpm_model, monkeypatch):
-    from noisebrush.core import engine as engine_mod
+    from noisebrush.core.engine import engine as engine_mod
     from noisebrush.core.errors import Cancelled
 
     tmp, out = files
@@ -146,7 +146,7 @@ def test_real_process_end_to_end(files, ddpm_model):
     cmd = [
         sys.executable,
         "-m",
-        "noisebrush.core.cli",
+        "noisebrush.core.cli.main",
         "edit",
         str(tmp / "guide.png"),
         "-o",
@@ -196,7 +196,7 @@ def error_after_progress(err: str) -> str:
 @pytest.fixture
 def no_work(monkeypatch) -> list[str]:
     """Records any model work a command starts; the checks under test must refuse before it."""
-    from noisebrush.core import engine as engine_mod
+    from noisebrush.core.engine import engine as engine_mod
 
     started: list[str] = []
 
@@ -293,7 +293,7 @@ def test_an_output_that_is_a_folder_gets_the_image_inside_it(files, capsys, ddpm
 def test_a_file_system_error_mid_run_is_one_line_and_leaves_no_file(files, capsys, ddpm_model, monkeypatch):
     import errno
 
-    from noisebrush.core import cli_run
+    from noisebrush.core.cli import run as cli_run
 
     tmp, out = files
 
@@ -309,7 +309,7 @@ def test_a_file_system_error_mid_run_is_one_line_and_leaves_no_file(files, capsy
 
 
 def test_a_bug_is_one_line_that_says_how_to_see_the_traceback(files, capsys, ddpm_model, monkeypatch):
-    from noisebrush.core import engine as engine_mod
+    from noisebrush.core.engine import engine as engine_mod
 
     tmp, out = files
 
@@ -327,7 +327,7 @@ def test_a_bug_is_one_line_that_says_how_to_see_the_traceback(files, capsys, ddp
 
 
 def test_ctrl_c_during_the_model_steps_exits_130(files, capsys, ddpm_model, monkeypatch):
-    from noisebrush.core import engine as engine_mod
+    from noisebrush.core.engine import engine as engine_mod
 
     tmp, out = files
     sdedit = engine_mod.Engine.sdedit
@@ -370,7 +370,7 @@ def test_a_concept_scale_that_is_not_a_number_is_named(files, capsys, no_work, s
 
 
 def test_concept_specs_parse_as_before():
-    from noisebrush.core.cli_ledits import parse_concept
+    from noisebrush.core.cli.ledits import parse_concept
 
     snow = parse_concept("snow:7", False, 0.9, 2)
     assert (snow.text, snow.scale) == ("snow", 7.0)
@@ -448,7 +448,15 @@ def test_real_process_refuses_an_unwritable_output_with_one_line(files, ddpm_mod
     (Train's and ledits' refusals take the same exit path, in-process above; a process costs 20 s here.)"""
     tmp, out = files
     target = _unwritable(tmp) / "r.png"
-    cmd = [sys.executable, "-m", "noisebrush.core.cli", "edit", str(tmp / "guide.png"), "-o", str(target)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "noisebrush.core.cli.main",
+        "edit",
+        str(tmp / "guide.png"),
+        "-o",
+        str(target),
+    ]
     proc = subprocess.run(
         [*cmd, "--model", str(ddpm_model), "--steps", "2"], capture_output=True, text=True, timeout=300
     )
@@ -478,7 +486,7 @@ def test_help_and_argument_errors_answer_without_loading_torch(argv: list[str]) 
     alone, so they answer in a fraction of a second instead of the seconds torch and diffusers take to load."""
     probe = (
         "import sys\n"
-        "from noisebrush.core.cli import main\n"
+        "from noisebrush.core.cli.main import main\n"
         "try:\n"
         f"    main({argv!r})\n"
         "except SystemExit:\n"

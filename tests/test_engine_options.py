@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noisebrush.core.engine import Engine
-from noisebrush.core.requests import SDEditRequest
+from noisebrush.core.engine.engine import Engine
+from noisebrush.core.engine.requests import SDEditRequest
 
 
 def _req(model, guide, mask=None, **kw) -> SDEditRequest:
@@ -64,7 +64,7 @@ def test_vocabulary_is_read_without_loading_the_prior(sd_model) -> None:
 def test_guidance_rescale_pulls_the_spread_back_to_the_conditional_one() -> None:
     import torch
 
-    from noisebrush.core.priors import rescale_guidance
+    from noisebrush.core.engine.priors import rescale_guidance
 
     g = torch.Generator().manual_seed(0)
     uncond, text = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g) * 0.5

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noisebrush.core import classifier as clf
-from noisebrush.core import evaluate as ev
 from noisebrush.core.errors import BadInput
+from noisebrush.core.lab import classifier as clf
+from noisebrush.core.lab import evaluate as ev
 
 
 def direct_kid(x: np.ndarray, y: np.ndarray) -> float:
@@ -138,8 +138,8 @@ def test_classifier_round_trips(tmp_path: Path, tiny_classifier: Path) -> None:
 def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path, repeats: int) -> None:
     from test_training import tiny
 
-    from noisebrush.core import training
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
+    from noisebrush.core.lab import training
 
     model = str(training.train(tiny(tmp_path / "run", 1), progress=False).last_checkpoint / "prior")
     engine = Engine()

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from noisebrush.core import classifier as clf
-from noisebrush.core import evaluate_ledits as ev
-from noisebrush.core.cli import main
+from noisebrush.core.cli.main import main
+from noisebrush.core.lab import classifier as clf
+from noisebrush.core.lab import evaluate_ledits as ev
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -37,8 +37,8 @@ def config(model: Path, classifier: Path, **kw) -> ev.LeditsEvalConfig:
 def test_report_covers_every_concept_and_image_and_the_mask_changes_nothing_outside(
     sd_model, tiny_classifier, monkeypatch, tmp_path
 ):
-    from noisebrush.core import ledits as ledits_mod
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine import ledits as ledits_mod
+    from noisebrush.core.engine.engine import Engine
 
     probe = config(sd_model, tiny_classifier, size=48)
     scenes = ev.held_out_scenes(probe)
@@ -116,7 +116,7 @@ def test_cli_ledits_writes_the_report(sd_model, tiny_classifier, tmp_path, capsy
 
 
 def test_cli_sdedit_protocol_still_gets_its_flags_and_defaults(monkeypatch, capsys):
-    from noisebrush.core import evaluate
+    from noisebrush.core.lab import evaluate
 
     seen = []
 

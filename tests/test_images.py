@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from noisebrush.core.engine.images import load_image, load_mask, save_image
 from noisebrush.core.errors import BadInput
-from noisebrush.core.images import load_image, load_mask, save_image
 
 
 def png_header_only(path: Path, w: int, h: int) -> Path:

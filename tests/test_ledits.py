@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from noisebrush.core.cli import main
+from noisebrush.core.cli.main import main
+from noisebrush.core.engine.inversion import edit_schedule, invert
+from noisebrush.core.engine.ledits import InversionCache, _encode, ledits
+from noisebrush.core.engine.progress import Progress
+from noisebrush.core.engine.requests import Concept, LeditsRequest
+from noisebrush.core.engine.sega import quantile, sega, sega_guidance, threshold
 from noisebrush.core.errors import BadInput, Cancelled
-from noisebrush.core.inversion import edit_schedule, invert
-from noisebrush.core.ledits import InversionCache, _encode, ledits
-from noisebrush.core.progress import Progress
-from noisebrush.core.requests import Concept, LeditsRequest
-from noisebrush.core.sega import quantile, sega, sega_guidance, threshold
 from tests.conftest import BUNDLED, needs_bundled
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -164,7 +164,7 @@ def test_rgba_image_keeps_alpha_outside_the_mask(ddpm_model, engine, box_mask):
 
 
 def test_second_edit_of_the_same_image_skips_the_inversion(sd_model):
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     engine = Engine()
     prior = engine.prior(str(sd_model), "cpu")
@@ -251,8 +251,8 @@ def test_cached_re_edit_matches_a_fresh_edit_and_the_full_regeneration(
 ):
     """A re-edit from the cache gives the very bytes of an uncached edit, and both agree with regenerating
     every warm-up step (the jump turned off) within rounding; outside the mask nothing changes."""
-    from noisebrush.core import sega as sega_mod
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine import sega as sega_mod
+    from noisebrush.core.engine.engine import Engine
 
     img = photo()
     prompts = {"source_prompt": "a photo", "target_prompt": "a photo"} if prompted else {}
@@ -267,7 +267,7 @@ def test_cached_re_edit_matches_a_fresh_edit_and_the_full_regeneration(
         assert np.array_equal(again, fresh)
         with monkeypatch.context() as patch:
             patch.setattr(sega_mod, "retraced_steps", lambda *a: 0)
-            patch.setattr("noisebrush.core.ledits.retraced_steps", lambda *a: 0)
+            patch.setattr("noisebrush.core.engine.ledits.retraced_steps", lambda *a: 0)
             full = ledits(engine.prior(str(sd_model), "cpu"), req)
         assert np.abs(again.astype(int) - full.astype(int)).max() <= 1
         if mask is not None:
@@ -275,7 +275,7 @@ def test_cached_re_edit_matches_a_fresh_edit_and_the_full_regeneration(
 
 
 def test_progress_counts_only_the_steps_taken(sd_model):
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     engine = Engine()
     req = LeditsRequest(
@@ -310,7 +310,7 @@ def test_cache_evicts_least_recently_used_by_bytes(ddpm_model, engine):
 
 
 def test_progress_reports_invert_then_denoise_and_cancel_stops(sd_model):
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     engine = Engine()
     img = photo(32, 32, seed=5)
@@ -430,7 +430,7 @@ def test_cli_edits_with_concepts_mask_and_previews(files, capsys, sd_model):
 
 
 def test_cli_cancel_writes_nothing(files, capsys, sd_model, monkeypatch):
-    from noisebrush.core import engine as engine_mod
+    from noisebrush.core.engine import engine as engine_mod
 
     tmp, out = files
 
@@ -573,7 +573,7 @@ def test_a_concept_without_a_scale_takes_the_models_own(sd_model, engine, tmp_pa
     import json
     import shutil
 
-    from noisebrush.core.requests import CONCEPT_SCALE
+    from noisebrush.core.engine.requests import CONCEPT_SCALE
 
     model = tmp_path / "sd-with-settings"
     shutil.copytree(sd_model, model)

@@ -8,12 +8,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from noisebrush.core.engine.masks import feather, model_mask, pad_to_multiple, paste
+from noisebrush.core.engine.plan import WELL_ABOVE, native_size, stages
+from noisebrush.core.engine.priors import Conditioning, to_uint8
+from noisebrush.core.engine.requests import SDEditRequest
+from noisebrush.core.engine.samplers import sdedit_vp
 from noisebrush.core.errors import BadInput
-from noisebrush.core.masks import feather, model_mask, pad_to_multiple, paste
-from noisebrush.core.plan import WELL_ABOVE, native_size, stages
-from noisebrush.core.priors import Conditioning, to_uint8
-from noisebrush.core.requests import SDEditRequest
-from noisebrush.core.samplers import sdedit_vp
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 NATIVE = 32  # the tiny test DDPM's unet sample_size; the 40x56 guide is 1.75x that, so it is planned
@@ -67,7 +67,7 @@ def test_native_size_comes_from_the_prior(ddpm_model, sd_model, sdxl_model):
     assert native_size(sd_model, {}) == 512
     assert native_size(sdxl_model, {}) == 1024
     assert native_size(ddpm_model, {"work_size": 64}) == 64  # noisebrush.json wins
-    from noisebrush.core.models import model_settings, resolve_model
+    from noisebrush.core.engine.sources import model_settings, resolve_model
 
     # The bundled prior turns the plan off by default (its noisebrush.json; docs/BENCH.md says why).
     assert native_size(resolve_model("default"), model_settings(resolve_model("default"))) == 0
@@ -170,7 +170,7 @@ def test_bad_plan_fields_say_what_is_allowed(guide):
 
 
 def test_budget_skips_refine_that_does_not_fit_and_says_so(engine, ddpm_model, guide, monkeypatch):
-    from noisebrush.core import budget
+    from noisebrush.core.engine import budget
 
     monkeypatch.setattr(budget, "refine_fits", lambda r, b: False)
     seen, reports, out = sizes_seen(
@@ -182,8 +182,8 @@ def test_budget_skips_refine_that_does_not_fit_and_says_so(engine, ddpm_model, g
 
 
 def test_budget_estimates_the_plan_it_runs(ddpm_model):
-    from noisebrush.core import budget
-    from noisebrush.core.budget import footprint, sdedit_needs
+    from noisebrush.core.engine import budget
+    from noisebrush.core.engine.budget import footprint, sdedit_needs
 
     g = np.zeros((2048, 2048, 3), np.uint8)
     fp = footprint(ddpm_model, {})

@@ -60,7 +60,7 @@ def test_built_wheel_installs_and_runs(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     wheel = next(tmp_path.glob("noisebrush-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "noisebrush/core/engine.py" in names and "noisebrush/resources/__init__.py" in names
+    assert "noisebrush/core/engine/engine.py" in names and "noisebrush/resources/__init__.py" in names
     assert (
         "noisebrush/gui/panels/sdedit.py" in names
         and "noisebrush/resources/models/default/model_index.json" in names
@@ -73,7 +73,7 @@ def test_built_wheel_installs_and_runs(tmp_path):
     import sysconfig
 
     env = {**os.environ, "PYTHONPATH": f"{target}{os.pathsep}{sysconfig.get_paths()['purelib']}"}
-    code = "import noisebrush.core.cli as c, noisebrush.resources as r; print(c.__file__); print(r.ROOT); c.main(['models'])"
+    code = "import noisebrush.core.cli.main as c, noisebrush.resources as r; print(c.__file__); print(r.ROOT); c.main(['models'])"
     res = subprocess.run(
         [sys.executable, "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300
     )

@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from noisebrush.core import standins
-from noisebrush.core.requests import SDEditRequest
+from noisebrush.bench import standins
+from noisebrush.core.engine.requests import SDEditRequest
 
 
 @pytest.mark.parametrize("scheduler", ["PNDMScheduler", "DDIMScheduler", "EulerAncestralDiscreteScheduler"])

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from noisebrush.core import scenes
+from noisebrush.core.lab import scenes
 
 
 def test_same_seed_same_scene_and_different_seeds_differ() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from noisebrush.core.engine.masks import feather, work_box
+from noisebrush.core.engine.requests import SDEditRequest
 from noisebrush.core.errors import BadInput, Cancelled
-from noisebrush.core.masks import feather, work_box
-from noisebrush.core.requests import SDEditRequest
 
 
 def req(model, guide, **kw) -> SDEditRequest:

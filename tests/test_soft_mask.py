@@ -9,8 +9,8 @@ from diffusers import DDPMScheduler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noisebrush.core import samplers
-from noisebrush.core.samplers import sdedit_ve, sdedit_vp, ve_sigmas
+from noisebrush.core.engine import samplers
+from noisebrush.core.engine.samplers import sdedit_ve, sdedit_vp, ve_sigmas
 
 STEPS = 20
 

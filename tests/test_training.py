@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from noisebrush.core import prior_config, prior_model, train_config, training
-from noisebrush.core.scenes import VOCABULARY
+from noisebrush.core.lab import network as prior_model
+from noisebrush.core.lab import network_config as prior_config
+from noisebrush.core.lab import train_config, training, training_data
+from noisebrush.core.lab.scenes import VOCABULARY
 
 
 def tiny(out: Path, steps: int, **overrides: object) -> train_config.TrainConfig:
@@ -71,8 +73,8 @@ def test_checkpoint_is_a_loadable_model_folder(tmp_path: Path) -> None:
 
 
 def test_checkpoint_runs_through_the_engine(tmp_path: Path) -> None:
-    from noisebrush.core.engine import Engine
-    from noisebrush.core.requests import SDEditRequest
+    from noisebrush.core.engine.engine import Engine
+    from noisebrush.core.engine.requests import SDEditRequest
 
     result = training.train(tiny(tmp_path, 2), progress=False)
     guide = np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)
@@ -104,7 +106,7 @@ def test_old_optimiser_states_are_pruned(tmp_path: Path) -> None:
 def test_captions_drop_to_empty_and_use_only_true_words() -> None:
     rng = np.random.default_rng(0)
     words = [["day", "lake", "forest"]] * 2000
-    caps = training.captions(words, rng, keep=0.6, dropout=0.15)
+    caps = training_data.captions(words, rng, keep=0.6, dropout=0.15)
     assert 0.12 < np.mean([c == "" for c in caps]) < 0.18
     assert all(set(c.split()) <= {"day", "lake", "forest"} for c in caps)
     assert {"day", "lake forest", "forest day lake"} & set(caps)
@@ -141,7 +143,7 @@ def test_trains_on_a_folder_of_images_with_captions(tmp_path: Path) -> None:
 
 
 def test_cli_registers_train_and_resumes_from_the_saved_config(tmp_path: Path) -> None:
-    from noisebrush.core import cli_train
+    from noisebrush.core.cli import train as cli_train
 
     parser = argparse.ArgumentParser()
     cli_train.add_parser(parser.add_subparsers(dest="command"))
@@ -156,7 +158,7 @@ def test_cli_registers_train_and_resumes_from_the_saved_config(tmp_path: Path) -
 
 @pytest.mark.parametrize("flag", ["--size", "--batch"])
 def test_cli_flags_parse(flag: str) -> None:
-    from noisebrush.core import cli_train
+    from noisebrush.core.cli import train as cli_train
 
     parser = argparse.ArgumentParser()
     cli_train.add_parser(parser.add_subparsers(dest="command"))
@@ -245,8 +247,8 @@ def test_zero_terminal_snr_min_snr_still_teaches_the_step_at_t(tmp_path: Path) -
 
 
 def test_v_prediction_fine_tune_of_an_epsilon_run_loads_and_runs(tmp_path: Path) -> None:
-    from noisebrush.core.engine import Engine
-    from noisebrush.core.requests import SDEditRequest
+    from noisebrush.core.engine.engine import Engine
+    from noisebrush.core.engine.requests import SDEditRequest
 
     eps_run = training.train(tiny(tmp_path / "eps", 1), progress=False).last_checkpoint / "prior"
     config = tiny(tmp_path / "v", 2, init_from=str(eps_run))
@@ -288,8 +290,8 @@ def test_saved_and_exported_priors_sample_with_ddim_on_the_training_schedule(tmp
 def test_zero_terminal_snr_run_samples_from_pure_noise_through_the_engine(tmp_path: Path) -> None:
     from diffusers import DDIMScheduler
 
-    from noisebrush.core.engine import Engine
-    from noisebrush.core.requests import SDEditRequest
+    from noisebrush.core.engine.engine import Engine
+    from noisebrush.core.engine.requests import SDEditRequest
 
     with pytest.raises(ValueError, match="needs v_prediction"):
         prior_model.make_scheduler(1000, "epsilon", zero_terminal_snr=True)
@@ -336,7 +338,7 @@ def test_cosine_decay_warms_up_then_falls_to_zero_at_the_last_step() -> None:
 
 
 def test_cosine_run_is_saved_resumed_and_refused_when_unknown(tmp_path: Path) -> None:
-    from noisebrush.core import cli_train
+    from noisebrush.core.cli import train as cli_train
     from noisebrush.core.errors import BadInput
 
     parser = argparse.ArgumentParser()

@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from noisebrush.gui.brushes import PRESETS
+from noisebrush.gui.model.brushes import PRESETS
 from noisebrush.gui.placing import TransformTool
 from noisebrush.gui.toolstate import MAX_RECENT, ToolState
 

@@ -23,8 +23,8 @@ from PyQt6.QtWidgets import (
 )
 
 from noisebrush.gui.document import Document
-from noisebrush.gui.layer import Layer
-from noisebrush.gui.pixels import BLEND_MODES, NORMAL, blend_label
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.pixels import BLEND_MODES, NORMAL, blend_label
 from noisebrush.gui.render import array_image
 
 MIME = "application/x-noisebrush-layer"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from noisebrush.core.progress import Progress
-from noisebrush.core.requests import LeditsRequest, SDEditRequest
+from noisebrush.core.engine.progress import Progress
+from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
 
 MODEL_INDEX = Path(__file__).resolve().parents[2] / "resources" / "models" / "default" / "model_index.json"
 needs_bundled_model = pytest.mark.skipif(

@@ -9,7 +9,7 @@ from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication
 
 from noisebrush.gui.clipboard import image_to_rgba, rgba_to_image
-from noisebrush.gui.layer import Layer
+from noisebrush.gui.model.layer import Layer
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 from PyQt6.QtCore import QTimer
 
-from noisebrush.gui.imageio import read_document, write_document
-from noisebrush.gui.layer import Layer
-from noisebrush.gui.ora import FileFormatError, read_ora, write_ora
+from noisebrush.gui.model.imageio import read_document, write_document
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.ora import FileFormatError, read_ora, write_ora
 
 
 def _layers() -> list[Layer]:

@@ -15,9 +15,9 @@ from PyQt6.QtGui import QColor
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication
 
-from noisebrush.gui.layer import Layer
-from noisebrush.gui.ora import read_ora, write_ora
-from noisebrush.gui.pixels import BLEND_MODES, composite
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.ora import read_ora, write_ora
+from noisebrush.gui.model.pixels import BLEND_MODES, composite
 
 
 def _new(win, w: int = 128, h: int = 96) -> None:

@@ -7,7 +7,7 @@ from PyQt6.QtCore import QPoint, QPointF, Qt
 from PyQt6.QtGui import QColor
 from PyQt6.QtTest import QTest
 
-from noisebrush.gui.layer import Layer
+from noisebrush.gui.model.layer import Layer
 
 
 def _widget_point(win, x: float, y: float) -> QPoint:

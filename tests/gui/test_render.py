@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from noisebrush.gui.layer import Layer
-from noisebrush.gui.pixels import composite_premultiplied, intersect, to_rgba8_premultiplied
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.pixels import composite_premultiplied, intersect, to_rgba8_premultiplied
 from noisebrush.gui.render import TileCache
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisebrush.gui.layer import Layer, lazy_zeros
-from noisebrush.gui.pixels import composite_premultiplied
-from noisebrush.gui.stroke import BrushDab, Stroke
+from noisebrush.gui.model.layer import Layer, lazy_zeros
+from noisebrush.gui.model.pixels import composite_premultiplied
+from noisebrush.gui.model.stroke import BrushDab, Stroke
 
 
 def _near_segment(

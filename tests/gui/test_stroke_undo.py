@@ -16,7 +16,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QColor
 
 from noisebrush.gui.document import Document
-from noisebrush.gui.layer import Layer
+from noisebrush.gui.model.layer import Layer
 from noisebrush.gui.tools import Tool, ToolEvent, make_tools
 from noisebrush.gui.toolstate import ToolState
 

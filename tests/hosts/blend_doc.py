@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisebrush.gui.layer import Layer
-from noisebrush.gui.pixels import BLEND_MODES, NORMAL, composite
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.pixels import BLEND_MODES, NORMAL, composite
 
 MODES = [op for op in BLEND_MODES if op != NORMAL]  # svg:multiply, svg:screen, ...
 COLUMN, BLEND_H = 10, 24

@@ -58,7 +58,7 @@ def host_server() -> Iterator[tuple[str, str, int]]:
             "the bundled prior is not in resources/models/default yet "
             "(NOISEBRUSH_HOSTS_MODEL=PATH or NOISEBRUSH_HOSTS_FAKE_ENGINE=1 stand in for it)"
         )
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     engine: Any = Engine() if not override else _Renamed(Engine(), override)
     with live_server(engine, preview_interval=0.2) as (url, _app):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from slow_server import STEP_S, SlowServer
 
-from noisebrush.core.install_plugin import install_gimp
+from noisebrush.core.cli.install_plugin import install_gimp
 
 pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from slow_server import STEP_S, SlowServer
 
-from noisebrush.core.install_plugin import install_krita
+from noisebrush.core.cli.install_plugin import install_krita
 
 pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]

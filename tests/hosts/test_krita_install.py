@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from noisebrush.core.install_plugin import install_krita
+from noisebrush.core.cli.install_plugin import install_krita
 
 pytestmark = pytest.mark.host
 PROBE = Path(__file__).resolve().parent / "krita_probe"

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from noisebrush.gui.layer import Layer
-from noisebrush.gui.ora import read_ora, write_ora
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.ora import read_ora, write_ora
 from tests.hosts.blend_doc import BLEND_H, BLEND_W, blend_layers, studio_composite, worst_by_mode
 
 pytestmark = pytest.mark.host

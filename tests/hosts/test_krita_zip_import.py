@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from noisebrush.core.install_plugin import KRITA_NAME, build_krita_zip, install_krita
+from noisebrush.core.cli.install_plugin import KRITA_NAME, build_krita_zip, install_krita
 
 pytestmark = pytest.mark.host
 IMPORTER = Path("/usr/share/krita/pykrita/plugin_importer/plugin_importer.py")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from noisebrush.core.install_plugin import install_gimp, install_krita
+from noisebrush.core.cli.install_plugin import install_gimp, install_krita
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALLED = Path(tempfile.mkdtemp(prefix="nb-plugins-"))

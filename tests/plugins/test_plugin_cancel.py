@@ -28,7 +28,7 @@ from noisebrush_krita.nb_client import Client
 from noisebrush_krita.nb_edit import Settings, job_body
 from noisebrush_krita.nb_jobs import Cancelled, Stop, Target, run_jobs
 
-from noisebrush.core import wire
+from noisebrush.core.server import wire
 
 STEP_S = 2.0  # seconds per fake step: far longer than a cancel request takes, even on a loaded box
 

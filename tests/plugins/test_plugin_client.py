@@ -54,7 +54,7 @@ def test_errors_say_which_of_url_token_or_server_is_wrong(url: str) -> None:
 
 
 def test_token_file_rule_matches_the_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    from noisebrush.core import auth
+    from noisebrush.core.server import auth
 
     monkeypatch.setenv("NOISEBRUSH_TOKEN_FILE", str(tmp_path / "t"))
     assert token_path() == str(auth.token_path())

@@ -16,9 +16,10 @@ import pytest
 from noisebrush_krita import nb_edit, nb_png
 from PIL import Image
 
-from noisebrush.core import install_plugin, wire
+from noisebrush.core.cli import install_plugin
+from noisebrush.core.cli.install_plugin import KRITA_NAME, build_krita_zip
 from noisebrush.core.errors import BadInput
-from noisebrush.core.install_plugin import KRITA_NAME, build_krita_zip
+from noisebrush.core.server import wire
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "plugin"

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from noisebrush.core.engine.progress import Progress
+from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
 from noisebrush.core.errors import BadInput
-from noisebrush.core.progress import Progress
-from noisebrush.core.requests import LeditsRequest, SDEditRequest
-from noisebrush.core.server import ServerConfig, create_app, make_server
+from noisebrush.core.server.app import ServerConfig, create_app, make_server
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -123,7 +123,8 @@ def serve_cli_with_fake_engine(argv: list[str], steps: int, delay: float) -> int
     cli_serve's own parser, which spares the 30 s the other commands' torch imports take on a busy CPU."""
     import argparse
 
-    from noisebrush.core import cli_serve, server
+    from noisebrush.core.cli import serve as cli_serve
+    from noisebrush.core.server import app as server
 
     real_serve = server.serve
     server.serve = lambda config, engine_factory=None: real_serve(config, lambda: FakeEngine(steps, delay))

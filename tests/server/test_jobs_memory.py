@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nb_live import TOKEN, FakeEngine, from_b64, live_server, png_b64
 
-from noisebrush.core import wire
+from noisebrush.core.server import wire
 
 BIG = 2048  # a 2048x2048 guide and mask decode to 29 MiB per job; as PNGs of flat colour, a few KiB
 MiB = 1024 * 1024

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from noisebrush.core import cli_serve, server
-from noisebrush.core.auth import bearer_ok, ensure_token, host_ok, token_path
+from noisebrush.core.cli import serve as cli_serve
 from noisebrush.core.errors import BadInput
+from noisebrush.core.server import app as server
+from noisebrush.core.server.auth import bearer_ok, ensure_token, host_ok, token_path
 
 
 def parse(*argv: str) -> argparse.Namespace:

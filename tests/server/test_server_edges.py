@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nb_live import TOKEN, FakeEngine, live_server, png_b64
 
-from noisebrush.core import wire
-from noisebrush.core.auth import ensure_token
+from noisebrush.core.engine.requests import MAX_CONTEXT, MAX_FEATHER, MAX_PROMPT_CHARS
 from noisebrush.core.errors import BadInput
-from noisebrush.core.requests import MAX_CONTEXT, MAX_FEATHER, MAX_PROMPT_CHARS
+from noisebrush.core.server import wire
+from noisebrush.core.server.auth import ensure_token
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 GUIDE = png_b64(np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8))
@@ -288,7 +288,7 @@ def test_model_paths_outside_the_model_folders_are_refused_alike(
 
 def test_unknown_words_are_quoted_in_part() -> None:
     """The error of a 1 MB prompt of unknown words is short: it is returned with every status poll."""
-    from noisebrush.core.priors import Prior
+    from noisebrush.core.engine.priors import Prior
 
     prior = SimpleNamespace(vocabulary=["cat", "dog"])
     with pytest.raises(BadInput) as err:
@@ -345,7 +345,7 @@ SDEDIT_BOUNDS: dict[str, tuple[float, float]] = {
 def test_a_request_passes_only_within_its_bounds(values: dict[str, float]) -> None:
     """Whatever numbers a request holds, it is refused with a message naming a field and its bound, or every
     number lies within the bound the messages state."""
-    from noisebrush.core.requests import SDEditRequest
+    from noisebrush.core.engine.requests import SDEditRequest
 
     req = SDEditRequest(guide=np.zeros((8, 8, 3), np.uint8), **values)  # type: ignore[arg-type]
     try:

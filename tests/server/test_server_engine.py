@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    from noisebrush.core.engine import Engine
+    from noisebrush.core.engine.engine import Engine
 
     # The server takes model paths only inside the model folders: make the tiny test models' folder one.
     with pytest.MonkeyPatch.context() as mp:

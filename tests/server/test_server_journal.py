@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from nb_live import TOKEN, FakeEngine, free_port, from_b64, live_server, png_b64
 
-from noisebrush.core.journal import FINISHED, JobRecord, Journal, Retention
+from noisebrush.core.server.journal import FINISHED, JobRecord, Journal, Retention
 
 HERE = Path(__file__).parent
 
@@ -183,7 +183,7 @@ def test_serve_refuses_a_state_folder_it_cannot_use(
 ) -> None:
     import argparse
 
-    from noisebrush.core import cli_serve
+    from noisebrush.core.cli import serve as cli_serve
 
     monkeypatch.setenv("NOISEBRUSH_TOKEN_FILE", str(tmp_path / "cfg" / "token"))
     (tmp_path / "file").write_text("not a folder")

@@ -1,0 +1,84 @@
+"""The resolution plan of an SDEdit run: compose at the prior's own scale, refine at full size.
+
+A prior repeats the structure of the images it learned when it regenerates a much larger one (stacked horizons
+from the bundled 64 px prior at 256 px, doubled subjects from Stable Diffusion 1.x at 1024; REFERENCE 8). So a
+region well above the prior's native size runs as two real SDEdits (A1111's "hires fix"): stage 1 ("compose")
+on the area-downscaled guide at the native scale and the request's strength, stage 2 ("refine") on the
+bicubically upscaled result at full size and a low strength. Read from config files only: no torch import, so
+the server's memory check at submit plans the same run the engine will make.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# A region whose longest side is more than this many times the native size is composed at the native size.
+# Below it a prior still holds the layout together; the plan's extra stage would only cost time.
+WELL_ABOVE = 1.5
+REFINE_STRENGTH = 0.3  # A1111's hires fix works at denoising strengths of about 0.3-0.6 (REFERENCE 8)
+SD1_SIZE, SD2_V_SIZE, SDXL_SIZE = 512, 768, 1024
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One SDEdit of the plan: its name in progress reports, the (h, w) it works at and its t0."""
+
+    name: str  # "compose", "refine", or "denoise" for a plain single-stage run
+    size: tuple[int, int]
+    strength: float
+
+
+def native_size(path: Path, settings: dict) -> int:
+    """The longest side a prior learned, in pixels: `work_size` of its noisebrush.json, else its family's
+    (SDXL 1024, SD 2.x v-prediction 768, other latent models 512, a pixel model its UNet's sample_size);
+    0 when nothing says (the plan then keeps a single stage)."""
+    if "work_size" in settings:
+        return int(settings["work_size"])
+    if path.is_file():
+        return SD1_SIZE  # a single checkpoint file loads as Stable Diffusion 1.x (core/engine/checkpoints.py)
+    index = _json(path / "model_index.json")
+    if isinstance(index.get("vae"), list) and index["vae"][0] is not None:
+        if isinstance(index.get("text_encoder_2"), list) and index["text_encoder_2"][0] is not None:
+            return SDXL_SIZE
+        scheduler = _json(path / "scheduler" / "scheduler_config.json")
+        return SD2_V_SIZE if scheduler.get("prediction_type") == "v_prediction" else SD1_SIZE
+    sample = _json(path / "unet" / "config.json").get("sample_size")
+    if isinstance(sample, list | tuple):
+        sample = max(sample)
+    return int(sample) if isinstance(sample, int) and sample > 0 else 0
+
+
+def default_refine_strength(settings: dict) -> float:
+    return float(settings.get("refine_strength", REFINE_STRENGTH))
+
+
+def stages(
+    region: tuple[int, int],
+    strength: float,
+    native: int,
+    work_size: int | None,
+    refine_strength: float | None,
+    settings: dict,
+) -> list[Stage]:
+    """The SDEdits a run of `region` (h, w) makes. `work_size` None: the prior's `native` size, 0: one stage
+    at full size; `refine_strength` None: the prior's default, 0: no refine stage (the upscaled composition)."""
+    work = native if work_size is None else work_size
+    h, w = region
+    if not work or max(h, w) <= WELL_ABOVE * work:
+        return [Stage("denoise", region, strength)]
+    scale = work / max(h, w)
+    small = (max(8, round(h * scale)), max(8, round(w * scale)))
+    refine = default_refine_strength(settings) if refine_strength is None else refine_strength
+    plan = [Stage("compose", small, strength)]
+    if refine > 0:
+        plan.append(Stage("refine", region, refine))
+    return plan
+
+
+def _json(path: Path) -> dict:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return {}

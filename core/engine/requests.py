@@ -1,0 +1,237 @@
+"""One typed request per engine operation: the CLI, the GUI, the server and the plugins all build these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from noisebrush.core.errors import BadInput
+
+DEFAULT_STRENGTH = 0.5  # SDEdit's t0; the paper finds 0.3-0.6 works for reasonable guides (REFERENCE 1).
+DEVICES = ("auto", "cpu", "cuda")
+# SEGA's concept scale when neither the request nor the model sets one: LEDITS++'s default on Stable
+# Diffusion. A model whose concepts need more (the bundled prior) says so in noisebrush.json.
+CONCEPT_SCALE = 7.0
+EXCERPT_CHARS = 80  # the most characters of a caller's input an error message quotes
+# Inward feathering costs grow with the radius (core/engine/masks.py); past a few hundred pixels the seam is the
+# whole selection anyway, so this bound keeps one job's last stage short without limiting real use.
+MAX_FEATHER = 256
+MAX_CONTEXT = 4096  # pixels around the mask's box; the crop never leaves the image, so more adds nothing
+MAX_STEPS = 10000  # any schedule; at submit the server also holds steps to the model's own schedule
+MAX_PROMPT_CHARS = 1000  # CLIP reads 77 tokens (a few hundred characters); the rest would be cut silently
+MAX_MODEL_CHARS = 1000
+MAX_CONCEPTS = 16
+MAX_SCALE = 100.0  # guidance and concept scales
+
+
+@dataclass
+class SDEditRequest:
+    """Everything one SDEdit run needs (Meng et al. 2022, Algorithms 1-4).
+
+    `guide` is an RGB or RGBA uint8 array (H, W, 3|4). `mask` is an (H, W) float array in [0, 1]
+    where 1 = may change and 0 = kept bit-identical; soft values blend. `steps` counts the steps of the
+    whole schedule (t0 = 1); a run makes about `strength * steps` model calls per repeat.
+    """
+
+    guide: np.ndarray
+    mask: np.ndarray | None = None
+    model: str = "default"
+    strength: float = DEFAULT_STRENGTH
+    steps: int | None = None  # None: the prior's own default
+    repeats: int = 1  # K in the paper: noise to t0 and denoise again, K times
+    seed: int = 0
+    variations: int = 1
+    prompt: str = ""
+    negative_prompt: str = ""
+    guidance: float | None = None  # None: the prior's default (7.5 for Stable Diffusion)
+    device: str = "auto"
+    feather: int = 8  # pixels of seam blending inside the mask border
+    context: int = 64  # pixels of context around the mask's bounding box when cropping
+    low_memory: bool = False  # sliced attention and tiled VAE: slower, for 4-8 GB cards and big crops
+    # Longest side the composition runs at: a region more than 1.5x larger is edited at this size, then
+    # refined at full size (core/engine/plan.py). None: the model's own (its native size); 0: one stage at full size.
+    work_size: int | None = None
+    # t0 of the full-size refine stage after a composition at the work size. None: the model's default
+    # (0.3 unless its noisebrush.json says); 0: no refine stage, the upscaled composition is the result.
+    refine_strength: float | None = None
+
+    def validate(self) -> None:
+        """Fail at the edge with a message that says what is wrong and what is allowed."""
+        _check_image(self.guide, "guide")
+        if self.mask is not None:
+            m = self.mask
+            if m.ndim != 2:
+                raise BadInput(f"mask must be a single-channel (H, W) array, got shape {m.shape}")
+            if m.shape != self.guide.shape[:2]:
+                raise BadInput(
+                    f"mask is {m.shape[1]}x{m.shape[0]} but the guide is "
+                    f"{self.guide.shape[1]}x{self.guide.shape[0]}; they must be the same size"
+                )
+        if not 0.0 <= self.strength <= 1.0:
+            raise BadInput(f"strength must be in [0, 1] (t0 of SDEdit), got {self.strength}")
+        _check_steps(self.steps, MAX_STEPS)
+        check_repeats(self.repeats)
+        if not 1 <= self.variations <= 64:
+            raise BadInput(f"variations must be between 1 and 64, got {self.variations}")
+        if self.guidance is not None and not 0.0 <= self.guidance <= MAX_SCALE:
+            raise BadInput(f"guidance must be between 0 and {MAX_SCALE:g}, got {self.guidance}")
+        _check_common(self.model, self.device, self.seed, self.feather)
+        if not 0 <= self.context <= MAX_CONTEXT:
+            raise BadInput(f"context must be between 0 and {MAX_CONTEXT} pixels, got {self.context}")
+        check_work_size(self.work_size)
+        if self.refine_strength is not None and not 0.0 <= self.refine_strength <= 1.0:
+            raise BadInput(
+                f"refine strength must be in [0, 1] (t0 of the full-size stage; 0: none), got {self.refine_strength}"
+            )
+        _check_text(self.prompt, "prompt")
+        _check_text(self.negative_prompt, "negative prompt")
+
+
+@dataclass
+class Concept:
+    """One SEGA concept (Brack et al. 2023): a word or phrase to add or remove, with its guidance."""
+
+    text: str
+    remove: bool = False
+    scale: float | None = None  # None: the model's default_concept_scale (CONCEPT_SCALE unless it sets one)
+    threshold: float = 0.95  # keep elements of |psi| above this quantile
+    warmup: int = 2  # steps without this concept's guidance
+
+    @property
+    def signed_scale(self) -> float:
+        """What SEGA multiplies this concept's direction by: negative to remove it."""
+        if self.scale is None:
+            raise ValueError(f"concept {self.text!r} has no scale; give it the model's default first")
+        return -self.scale if self.remove else self.scale
+
+
+@dataclass
+class LeditsRequest:
+    """Everything one LEDITS run needs: edit-friendly DDPM inversion then SEGA regeneration.
+
+    `steps` counts the whole schedule; the highest round(steps * skip) timesteps are neither inverted nor
+    regenerated, so a run makes steps - round(steps * skip) model calls to invert (none when the inversion is
+    cached) and as many batched calls to edit. `mask` (H, W) in [0, 1]: 1 = may change, 0 = kept bit-identical.
+    """
+
+    image: np.ndarray
+    concepts: list[Concept] = field(default_factory=list)
+    mask: np.ndarray | None = None
+    model: str = "default"
+    steps: int | None = None  # None: the prior's own default, at most 100
+    skip: float = 0.15  # fraction of the highest timesteps not regenerated
+    source_prompt: str = ""
+    target_prompt: str = ""
+    source_guidance: float = 3.5
+    guidance: float = 7.5  # target prompt's guidance, used only with a target prompt
+    momentum: float = 0.3
+    momentum_beta: float = 0.6
+    threshold_over: str = "channel"  # "channel": SEGA's per-channel quantile; "pixel": diffusers' LEDITS++
+    seed: int = 0
+    device: str = "auto"
+    feather: int = 8
+    # Longest side the edit runs at; a larger image is edited at that size and the change carried up to its
+    # full size (core/engine/ledits.py). None: the model's own `ledits_work_size`; 0: always the full size.
+    work_size: int | None = None
+
+    def validate(self) -> None:
+        """Fail at the edge with a message that says what is wrong and what is allowed."""
+        _check_image(self.image, "image")
+        if self.mask is not None:
+            if not isinstance(self.mask, np.ndarray) or self.mask.ndim != 2:
+                raise BadInput(f"mask must be a single-channel (H, W) array, got shape {np.shape(self.mask)}")
+            if self.mask.shape != self.image.shape[:2]:
+                raise BadInput(
+                    f"mask is {self.mask.shape[1]}x{self.mask.shape[0]} but the image is "
+                    f"{self.image.shape[1]}x{self.image.shape[0]}; they must be the same size"
+                )
+        if not 0.0 <= self.skip < 1.0:
+            raise BadInput(f"skip must be in [0, 1), got {self.skip}")
+        _check_steps(self.steps, 1000)
+        if len(self.concepts) > MAX_CONCEPTS:
+            raise BadInput(f"at most {MAX_CONCEPTS} concepts per edit, got {len(self.concepts)}")
+        for c in self.concepts:
+            if not c.text.strip():
+                raise BadInput("a concept needs a word or phrase")
+            _check_text(c.text, "concept")
+            if not 0.0 < c.threshold < 1.0:
+                raise BadInput(f"concept threshold must be in (0, 1), got {c.threshold}")
+            if c.scale is not None and not 0.0 <= c.scale <= MAX_SCALE:
+                raise BadInput(
+                    f"concept scale must be in [0, {MAX_SCALE:g}], got {c.scale}; remove negates it"
+                )
+            if not 0 <= c.warmup <= MAX_STEPS:
+                raise BadInput(f"concept warm-up must be between 0 and {MAX_STEPS} steps, got {c.warmup}")
+        for name, value in (("source guidance", self.source_guidance), ("guidance", self.guidance)):
+            if not 0.0 <= value <= MAX_SCALE:
+                raise BadInput(f"{name} must be between 0 and {MAX_SCALE:g}, got {value}")
+        _check_text(self.source_prompt, "source prompt")
+        _check_text(self.target_prompt, "target prompt")
+        if not 0.0 <= self.momentum <= 10.0:
+            raise BadInput(f"momentum must be between 0 and 10, got {self.momentum}")
+        if not 0.0 <= self.momentum_beta < 1.0:
+            raise BadInput(f"momentum beta must be in [0, 1), got {self.momentum_beta}")
+        if self.threshold_over not in ("channel", "pixel"):
+            raise BadInput(
+                f"threshold_over must be 'channel' or 'pixel', got {excerpt(self.threshold_over)!r}"
+            )
+        _check_common(self.model, self.device, self.seed, self.feather)
+        if self.work_size is not None and self.work_size != 0 and not 8 <= self.work_size <= 16384:
+            raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {self.work_size}")
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """`text` cut to `limit` characters with a note of how much was left out: errors quote input, and a
+    megabyte prompt echoed whole would come back on every status poll."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def check_work_size(work_size: int | None) -> None:
+    if work_size is not None and work_size != 0 and not 8 <= work_size <= 16384:
+        raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {work_size}")
+
+
+def check_repeats(repeats: int) -> None:
+    """K of SDEdit (noise to t0 and denoise again, K times): one rule for requests and the evaluation."""
+    if not 1 <= repeats <= 100:
+        raise BadInput(f"repeats must be between 1 and 100, got {repeats}")
+
+
+def _check_steps(steps: int | None, most: int) -> None:
+    if steps is not None and not 1 <= steps <= most:
+        raise BadInput(f"steps must be between 1 and {most}, got {steps}")
+
+
+def _check_text(text: str, what: str) -> None:
+    if len(text) > MAX_PROMPT_CHARS:
+        raise BadInput(
+            f"{what} is {len(text)} characters long; at most {MAX_PROMPT_CHARS} are allowed: {excerpt(text)!r}"
+        )
+
+
+def _check_common(model: str, device: str, seed: int, feather: int) -> None:
+    """The fields SDEdit and LEDITS share."""
+    if not model or len(model) > MAX_MODEL_CHARS:
+        raise BadInput(
+            f"model must be a name from `noisebrush models` or a path of 1 to {MAX_MODEL_CHARS} characters, "
+            f"got {excerpt(model)!r}"
+        )
+    index = device.removeprefix("cuda:")
+    if device not in DEVICES and not (device.startswith("cuda:") and index.isascii() and index.isdigit()):
+        raise BadInput(f"unknown device {excerpt(device)!r}; allowed: auto, cpu, cuda, cuda:N")
+    if not 0 <= seed < 2**63:
+        raise BadInput(f"seed must be in [0, 2^63), got {seed}")
+    if not 0 <= feather <= MAX_FEATHER:
+        raise BadInput(f"feather must be between 0 and {MAX_FEATHER} pixels, got {feather}")
+
+
+def _check_image(img: np.ndarray, name: str) -> None:
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
+        raise BadInput(f"{name} must be a uint8 array")
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise BadInput(f"{name} must be RGB or RGBA (H, W, 3|4), got shape {img.shape}")
+    if img.shape[0] < 8 or img.shape[1] < 8:
+        raise BadInput(f"{name} is {img.shape[1]}x{img.shape[0]}; at least 8x8 pixels are needed")
