@@ -370,12 +370,13 @@ def test_a_concept_scale_that_is_not_a_number_is_named(files, capsys, no_work, s
 
 
 def test_concept_specs_parse_as_before():
-    from noisebrush.core.cli.ledits import parse_concept
+    from noisebrush.core.engine.concepts import parse_concept
 
-    snow = parse_concept("snow:7", False, 0.9, 2)
-    assert (snow.text, snow.scale) == ("snow", 7.0)
-    assert parse_concept("snow", True, 0.9, 2).scale is None
-    assert parse_concept("style: oil painting", False, 0.9, 2).text == "style: oil painting"
+    snow = parse_concept("snow:7")
+    assert (snow.text, snow.scale, snow.remove) == ("snow", 7.0, False)
+    assert parse_concept("snow", True).scale is None
+    assert parse_concept("-snow").remove and parse_concept("+snow", True).remove is False
+    assert parse_concept("style: oil painting").text == "style: oil painting"
 
 
 @pytest.mark.parametrize(

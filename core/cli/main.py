@@ -11,8 +11,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from noisebrush.core.cli.options import MASK_HELP, PREVIEWS_HELP, add_request_options
 from noisebrush.core.engine.budget import MEMORY_BUDGET_HELP, budget_arg
-from noisebrush.core.engine.requests import DEFAULT_STRENGTH, DEVICES
+from noisebrush.core.engine.requests import SDEditRequest
 from noisebrush.core.errors import BadInput, Cancelled
 from noisebrush.core.version import version
 
@@ -43,23 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """The options every generating command shares, with one name per idea."""
-    p.add_argument(
-        "--model",
-        default="default",
-        help="'default' (bundled prior), a folder, a checkpoint file or a cached hub id",
-    )
-    p.add_argument("--steps", type=int, help="steps of the whole schedule (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prompt", default="", help="text for models that take it")
-    p.add_argument("--negative-prompt", default="")
-    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (or cuda:N)")
-    p.add_argument("--mask", type=Path, help="white = may change, black = kept exactly; grey blends")
-    p.add_argument("--previews", type=Path, metavar="DIR", help="write one preview PNG per step into DIR")
-
-
 def _add_edit(sub: Any) -> None:
     p = sub.add_parser(
         "edit", help="SDEdit: turn guides (strokes, collages, scribbles) into realistic images"
@@ -68,32 +52,11 @@ def _add_edit(sub: Any) -> None:
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="a file for one guide, a folder for several"
     )
-    p.add_argument(
-        "--strength",
-        type=float,
-        default=DEFAULT_STRENGTH,
-        help="t0 in [0, 1]: low is faithful, high is realistic",
-    )
-    p.add_argument("--repeats", type=int, default=1, help="K: noise and denoise K times (paper Algorithm 2)")
-    p.add_argument(
-        "--variations", type=int, default=1, help="outputs per guide, with seeds seed, seed+1, ..."
-    )
-    p.add_argument(
-        "--work-size",
-        type=int,
-        metavar="PX",
-        help="longest side the composition runs at; a region over 1.5x larger is refined at full size "
-        "(default: the model's native size; 0: one stage at full size)",
-    )
-    p.add_argument(
-        "--refine-strength",
-        type=float,
-        metavar="T0",
-        help="t0 in [0, 1] of the full-size refine stage (default: the model's, 0.3; 0: none)",
-    )
-    add_model_args(p)
+    p.add_argument("--mask", type=Path, help=MASK_HELP)
+    fields = add_request_options(p, SDEditRequest)
+    p.add_argument("--previews", type=Path, metavar="DIR", help=PREVIEWS_HELP)
     p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)
-    p.set_defaults(func=_edit)
+    p.set_defaults(func=_edit, fields=fields)
 
 
 def _add_models(sub: Any) -> None:

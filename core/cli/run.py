@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from noisebrush.core.cli.options import request_fields
 from noisebrush.core.engine.images import WRITABLE, load_image, load_mask, save_image
 from noisebrush.core.engine.progress import Progress
 from noisebrush.core.engine.requests import SDEditRequest
@@ -126,22 +127,7 @@ def run_edit(args: argparse.Namespace) -> int:
     targets = output_paths(args.guides, args.output, args.variations)
     images, masks = load_inputs(args.guides, args.mask)
     requests = [
-        SDEditRequest(
-            guide=img,
-            mask=mask,
-            model=args.model,
-            strength=args.strength,
-            steps=args.steps,
-            repeats=args.repeats,
-            seed=args.seed,
-            variations=args.variations,
-            prompt=args.prompt,
-            negative_prompt=args.negative_prompt,
-            guidance=args.guidance,
-            device=args.device,
-            work_size=args.work_size,
-            refine_strength=args.refine_strength,
-        )
+        SDEditRequest(guide=img, mask=mask, **request_fields(args, args.fields))
         for img, mask in zip(images, masks, strict=True)
     ]
     for r in requests:

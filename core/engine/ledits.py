@@ -198,7 +198,7 @@ def _ledits(
     mask = None if req.mask is None else req.mask.astype(np.float32)
     # The unguided prediction is the inversion's own: leading steps with no concept retrace it (core/engine/sega.py).
     matches_inversion = req.target_prompt == req.source_prompt and (
-        not req.source_prompt or req.guidance == req.source_guidance
+        not req.source_prompt or req.target_guidance == req.source_guidance
     )
     retraced = retraced_steps(n, req.concepts, req.momentum, matches_inversion)
     offset = 0 if inv is not None else n
@@ -236,7 +236,7 @@ def _ledits(
             denoise,
             inv,
             req.concepts,
-            req.guidance if req.target_prompt else None,
+            req.target_guidance if req.target_prompt else None,
             req.momentum,
             req.momentum_beta,
             space_mask,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from noisebrush.core.engine.fields import check_fields, option
 from noisebrush.core.errors import BadInput
 
 DEFAULT_STRENGTH = 0.5  # SDEdit's t0; the paper finds 0.3-0.6 works for reasonable guides (REFERENCE 1).
@@ -23,6 +24,12 @@ MAX_PROMPT_CHARS = 1000  # CLIP reads 77 tokens (a few hundred characters); the 
 MAX_MODEL_CHARS = 1000
 MAX_CONCEPTS = 16
 MAX_SCALE = 100.0  # guidance and concept scales
+MAX_SEED = 2**63  # seeds are drawn by torch.Generator.manual_seed, which takes any signed 64-bit value
+
+MODEL_HELP = "'default' (bundled prior), a folder, a checkpoint file or a cached hub id"
+SEED_HELP = "seed of the noise; the same seed and settings give the same image"
+DEVICE_HELP = f"one of {', '.join(DEVICES)} (or cuda:N)"
+FEATHER_HELP = "pixels of seam blending inside the selection's border"
 
 
 @dataclass
@@ -36,25 +43,60 @@ class SDEditRequest:
 
     guide: np.ndarray
     mask: np.ndarray | None = None
-    model: str = "default"
-    strength: float = DEFAULT_STRENGTH
-    steps: int | None = None  # None: the prior's own default
-    repeats: int = 1  # K in the paper: noise to t0 and denoise again, K times
-    seed: int = 0
-    variations: int = 1
-    prompt: str = ""
-    negative_prompt: str = ""
-    guidance: float | None = None  # None: the prior's default (7.5 for Stable Diffusion)
-    device: str = "auto"
-    feather: int = 8  # pixels of seam blending inside the mask border
-    context: int = 64  # pixels of context around the mask's bounding box when cropping
-    low_memory: bool = False  # sliced attention and tiled VAE: slower, for 4-8 GB cards and big crops
-    # Longest side the composition runs at: a region more than 1.5x larger is edited at this size, then
-    # refined at full size (core/engine/plan.py). None: the model's own (its native size); 0: one stage at full size.
-    work_size: int | None = None
-    # t0 of the full-size refine stage after a composition at the work size. None: the model's default
-    # (0.3 unless its noisebrush.json says); 0: no refine stage, the upscaled composition is the result.
-    refine_strength: float | None = None
+    model: str = option("default", help=MODEL_HELP)
+    strength: float = option(
+        DEFAULT_STRENGTH,
+        low=0.0,
+        high=1.0,
+        metavar="T0",
+        why="t0 of SDEdit",
+        help="t0 of SDEdit; low is faithful to the guide, high is realistic",
+    )
+    steps: int | None = option(
+        None, low=1, high=MAX_STEPS, help="steps of the whole schedule (default: the model's)"
+    )
+    repeats: int = option(
+        1, low=1, high=100, help="K: noise to t0 and denoise again, K times (paper Algorithm 2)"
+    )
+    seed: int = option(0, low=0, high=MAX_SEED, high_open=True, help=SEED_HELP)
+    variations: int = option(1, low=1, high=64, help="results per guide, with seeds seed, seed+1, ...")
+    prompt: str = option("", help="text for models that take it")
+    negative_prompt: str = option("", help="what the result should not show (models that take text)")
+    guidance: float | None = option(
+        None,
+        low=0.0,
+        high=MAX_SCALE,
+        help="classifier-free guidance scale (default: the model's, 7.5 for Stable Diffusion)",
+    )
+    device: str = option("auto", help=DEVICE_HELP)
+    feather: int = option(8, low=0, high=MAX_FEATHER, metavar="PX", unit="pixels", help=FEATHER_HELP)
+    context: int = option(
+        64,
+        low=0,
+        high=MAX_CONTEXT,
+        metavar="PX",
+        unit="pixels",
+        help="pixels of context around the selection's box that the prior sees",
+    )
+    low_memory: bool = option(
+        False, help="sliced attention and tiled VAE: slower, for 4-8 GB cards and big crops"
+    )
+    # A region more than 1.5x larger is composed at this size, then refined at full size (core/engine/plan.py).
+    work_size: int | None = option(
+        None,
+        metavar="PX",
+        help="longest side the composition runs at; a region over 1.5x larger is refined at full size "
+        "(default: the model's native size; 0: one stage at full size)",
+    )
+    refine_strength: float | None = option(
+        None,
+        low=0.0,
+        high=1.0,
+        metavar="T0",
+        why="t0 of the full-size stage; 0: none",
+        help="t0 of the full-size refine stage after a composition at the work size "
+        "(default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
+    )
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
@@ -68,22 +110,9 @@ class SDEditRequest:
                     f"mask is {m.shape[1]}x{m.shape[0]} but the guide is "
                     f"{self.guide.shape[1]}x{self.guide.shape[0]}; they must be the same size"
                 )
-        if not 0.0 <= self.strength <= 1.0:
-            raise BadInput(f"strength must be in [0, 1] (t0 of SDEdit), got {self.strength}")
-        _check_steps(self.steps, MAX_STEPS)
-        check_repeats(self.repeats)
-        if not 1 <= self.variations <= 64:
-            raise BadInput(f"variations must be between 1 and 64, got {self.variations}")
-        if self.guidance is not None and not 0.0 <= self.guidance <= MAX_SCALE:
-            raise BadInput(f"guidance must be between 0 and {MAX_SCALE:g}, got {self.guidance}")
-        _check_common(self.model, self.device, self.seed, self.feather)
-        if not 0 <= self.context <= MAX_CONTEXT:
-            raise BadInput(f"context must be between 0 and {MAX_CONTEXT} pixels, got {self.context}")
+        check_fields(self)
+        _check_common(self.model, self.device)
         check_work_size(self.work_size)
-        if self.refine_strength is not None and not 0.0 <= self.refine_strength <= 1.0:
-            raise BadInput(
-                f"refine strength must be in [0, 1] (t0 of the full-size stage; 0: none), got {self.refine_strength}"
-            )
         _check_text(self.prompt, "prompt")
         _check_text(self.negative_prompt, "negative prompt")
 
@@ -94,9 +123,14 @@ class Concept:
 
     text: str
     remove: bool = False
-    scale: float | None = None  # None: the model's default_concept_scale (CONCEPT_SCALE unless it sets one)
-    threshold: float = 0.95  # keep elements of |psi| above this quantile
-    warmup: int = 2  # steps without this concept's guidance
+    # None: the model's default_concept_scale (CONCEPT_SCALE unless it sets one)
+    scale: float | None = option(
+        None, low=0.0, high=MAX_SCALE, cli=False, help="SEGA's guidance scale of this concept"
+    )
+    threshold: float = option(
+        0.95, help="SEGA's lambda: keep guidance above this quantile (0.9-0.95 typical)"
+    )
+    warmup: int = option(2, low=0, high=MAX_STEPS, help="steps before the concept applies")
 
     @property
     def signed_scale(self) -> float:
@@ -118,22 +152,40 @@ class LeditsRequest:
     image: np.ndarray
     concepts: list[Concept] = field(default_factory=list)
     mask: np.ndarray | None = None
-    model: str = "default"
-    steps: int | None = None  # None: the prior's own default, at most 100
-    skip: float = 0.15  # fraction of the highest timesteps not regenerated
-    source_prompt: str = ""
-    target_prompt: str = ""
-    source_guidance: float = 3.5
-    guidance: float = 7.5  # target prompt's guidance, used only with a target prompt
-    momentum: float = 0.3
-    momentum_beta: float = 0.6
-    threshold_over: str = "channel"  # "channel": SEGA's per-channel quantile; "pixel": diffusers' LEDITS++
-    seed: int = 0
-    device: str = "auto"
-    feather: int = 8
-    # Longest side the edit runs at; a larger image is edited at that size and the change carried up to its
-    # full size (core/engine/ledits.py). None: the model's own `ledits_work_size`; 0: always the full size.
-    work_size: int | None = None
+    model: str = option("default", help=MODEL_HELP)
+    steps: int | None = option(
+        None, low=1, high=1000, help="steps of the whole schedule (default: the model's, at most 100)"
+    )
+    skip: float = option(
+        0.15,
+        low=0.0,
+        high=1.0,
+        high_open=True,
+        help="fraction of the highest timesteps not regenerated (more = closer to the input)",
+    )
+    source_prompt: str = option("", help="describes the input; guides the inversion")
+    target_prompt: str = option("", help="describes the result; guides the regeneration")
+    source_guidance: float = option(3.5, low=0.0, high=MAX_SCALE, help="guidance of the source prompt")
+    target_guidance: float = option(
+        7.5, low=0.0, high=MAX_SCALE, help="guidance of the target prompt (used only with one)"
+    )
+    momentum: float = option(0.3, low=0.0, high=10.0, help="SEGA momentum scale (0 = none)")
+    momentum_beta: float = option(0.6, low=0.0, high=1.0, high_open=True, help="SEGA momentum decay")
+    threshold_over: str = option(
+        "channel",
+        choices=("channel", "pixel"),
+        help="where SEGA's quantile is taken: 'channel' (SEGA's own) or 'pixel' (diffusers' LEDITS++)",
+    )
+    seed: int = option(0, low=0, high=MAX_SEED, high_open=True, help=SEED_HELP)
+    device: str = option("auto", help=DEVICE_HELP)
+    feather: int = option(8, low=0, high=MAX_FEATHER, metavar="PX", unit="pixels", help=FEATHER_HELP)
+    # A larger image is edited at this size and the change carried up to its full size (core/engine/ledits.py).
+    work_size: int | None = option(
+        None,
+        metavar="PX",
+        help="edit a larger image at this longest side and carry the change up to full size "
+        "(default: the model's own, 64 for the bundled prior; 0: always the full size)",
+    )
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
@@ -146,9 +198,7 @@ class LeditsRequest:
                     f"mask is {self.mask.shape[1]}x{self.mask.shape[0]} but the image is "
                     f"{self.image.shape[1]}x{self.image.shape[0]}; they must be the same size"
                 )
-        if not 0.0 <= self.skip < 1.0:
-            raise BadInput(f"skip must be in [0, 1), got {self.skip}")
-        _check_steps(self.steps, 1000)
+        check_fields(self)
         if len(self.concepts) > MAX_CONCEPTS:
             raise BadInput(f"at most {MAX_CONCEPTS} concepts per edit, got {len(self.concepts)}")
         for c in self.concepts:
@@ -163,22 +213,10 @@ class LeditsRequest:
                 )
             if not 0 <= c.warmup <= MAX_STEPS:
                 raise BadInput(f"concept warm-up must be between 0 and {MAX_STEPS} steps, got {c.warmup}")
-        for name, value in (("source guidance", self.source_guidance), ("guidance", self.guidance)):
-            if not 0.0 <= value <= MAX_SCALE:
-                raise BadInput(f"{name} must be between 0 and {MAX_SCALE:g}, got {value}")
         _check_text(self.source_prompt, "source prompt")
         _check_text(self.target_prompt, "target prompt")
-        if not 0.0 <= self.momentum <= 10.0:
-            raise BadInput(f"momentum must be between 0 and 10, got {self.momentum}")
-        if not 0.0 <= self.momentum_beta < 1.0:
-            raise BadInput(f"momentum beta must be in [0, 1), got {self.momentum_beta}")
-        if self.threshold_over not in ("channel", "pixel"):
-            raise BadInput(
-                f"threshold_over must be 'channel' or 'pixel', got {excerpt(self.threshold_over)!r}"
-            )
-        _check_common(self.model, self.device, self.seed, self.feather)
-        if self.work_size is not None and self.work_size != 0 and not 8 <= self.work_size <= 16384:
-            raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {self.work_size}")
+        _check_common(self.model, self.device)
+        check_work_size(self.work_size)
 
 
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
@@ -212,8 +250,8 @@ def _check_text(text: str, what: str) -> None:
         )
 
 
-def _check_common(model: str, device: str, seed: int, feather: int) -> None:
-    """The fields SDEdit and LEDITS share."""
+def _check_common(model: str, device: str) -> None:
+    """The fields SDEdit and LEDITS share whose rule is more than a range."""
     if not model or len(model) > MAX_MODEL_CHARS:
         raise BadInput(
             f"model must be a name from `noisebrush models` or a path of 1 to {MAX_MODEL_CHARS} characters, "
@@ -222,10 +260,6 @@ def _check_common(model: str, device: str, seed: int, feather: int) -> None:
     index = device.removeprefix("cuda:")
     if device not in DEVICES and not (device.startswith("cuda:") and index.isascii() and index.isdigit()):
         raise BadInput(f"unknown device {excerpt(device)!r}; allowed: auto, cpu, cuda, cuda:N")
-    if not 0 <= seed < 2**63:
-        raise BadInput(f"seed must be in [0, 2^63), got {seed}")
-    if not 0 <= feather <= MAX_FEATHER:
-        raise BadInput(f"feather must be between 0 and {MAX_FEATHER} pixels, got {feather}")
 
 
 def _check_image(img: np.ndarray, name: str) -> None:

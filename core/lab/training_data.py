@@ -19,8 +19,6 @@ from noisebrush.core.lab.train_config import TrainConfig
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-
-
 class ProceduralData:
     """Batches of procedural scenes with captions drawn from their visible concept words."""
 
