@@ -12,27 +12,37 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+try:  # inside the Krita package
+    from .nb_fields import FIELDS
+except ImportError:  # beside GIMP's entry script
+    from nb_fields import FIELDS  # type: ignore[no-redef]
+
 Box = tuple[int, int, int, int]
 
 KINDS = ("sdedit", "ledits")
 LABELS = {"sdedit": "SDEdit", "ledits": "LEDITS"}
 
 
+SDEDIT = FIELDS["sdedit"]
+LEDITS = FIELDS["ledits"]
+
+
 @dataclass
 class Settings:
-    """What the user chose in the docker or dialog; the same names as the server's job fields."""
+    """What the user chose in the docker or dialog: the server's job field names, with the defaults the
+    engine declares (nb_fields.py is generated from its requests)."""
 
     kind: str = "sdedit"
-    model: str = "default"
-    strength: float = 0.5  # SDEdit's t0
-    steps: int = 0  # 0: the prior's own default
-    seed: int = 0
-    variations: int = 1
-    prompt: str = ""  # SDEdit prompt; LEDITS target prompt
-    negative_prompt: str = ""
-    concepts: str = ""  # LEDITS: "cat, -hat" adds cat and removes hat
-    skip: float = 0.15
-    margin: int = 64  # pixels of context sent around the selection
+    model: str = SDEDIT["model"]["default"]
+    strength: float = SDEDIT["strength"]["default"]  # SDEdit's t0
+    steps: int = 0  # 0: the prior's own default (the request's None)
+    seed: int = SDEDIT["seed"]["default"]
+    variations: int = SDEDIT["variations"]["default"]
+    prompt: str = SDEDIT["prompt"]["default"]  # SDEdit prompt; LEDITS target prompt
+    negative_prompt: str = SDEDIT["negative_prompt"]["default"]
+    concepts: str = ""  # LEDITS, in the engine's one written form: "cat:7, -hat" adds cat, removes hat
+    skip: float = LEDITS["skip"]["default"]
+    context: int = SDEDIT["context"]["default"]  # pixels of context sent around the selection
     previews: bool = True
     extra: dict[str, Any] = field(default_factory=dict)  # any other job field, passed through
 
@@ -41,21 +51,36 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
+        data = dict(data)
+        if "margin" in data:  # settings saved before the field took the server's name
+            data.setdefault("context", data.pop("margin"))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 
 def parse_concepts(text: str) -> list[dict[str, Any]]:
-    """'cat, -hat, +sky' -> SEGA concepts; a leading '-' removes the concept, '+' (or nothing) adds it."""
+    """'cat:7, -hat, +sky' -> SEGA concepts: the engine's one written form (core/engine/concepts.py, which
+    this mirrors for the hosts' Python; tests/test_fields.py holds the two to the same answers). A leading
+    '-' removes, '+' (or nothing) adds; one number after the last colon is the scale."""
     out = []
     for part in re.split(r"[,;\n]", text):
         word = part.strip()
-        if not word:
-            continue
-        remove = word.startswith("-")
-        word = word.lstrip("+-").strip()
+        remove = False
+        if word.startswith(("-", "+")):
+            remove, word = word[0] == "-", word[1:].strip()
+        concept: dict[str, Any] = {}
+        head, sep, tail = word.rpartition(":")
+        if sep and len(tail.split()) <= 1:
+            try:
+                concept["scale"] = float(tail)
+            except ValueError:
+                raise ValueError(
+                    f"concept {part.strip()!r}: the scale {tail.strip()!r} is not a number; give "
+                    "CONCEPT:SCALE (e.g. 'snow:7') or CONCEPT alone"
+                ) from None
+            word = head.strip()
         if word:
-            out.append({"text": word, "remove": remove})
+            out.append({"text": word, "remove": remove, **concept})
     return out
 
 
@@ -99,14 +124,15 @@ def bounds_of_mask(mask: bytes, width: int, height: int) -> Box | None:
     return left, rows[0], right - left, rows[-1] - rows[0] + 1
 
 
-def region(selection: Box | None, canvas: Box, margin: int) -> Box:
-    """The box to send: the selection grown by `margin` (context for the prior), clipped to the canvas."""
+def region(selection: Box | None, canvas: Box, context: int) -> Box:
+    """The box to send: the selection grown by `context` pixels (what the prior sees around it), clipped
+    to the canvas."""
     cx, cy, cw, ch = canvas
     if selection is None:
         return canvas
     x, y, w, h = selection
-    x0, y0 = max(cx, x - margin), max(cy, y - margin)
-    x1, y1 = min(cx + cw, x + w + margin), min(cy + ch, y + h + margin)
+    x0, y0 = max(cx, x - context), max(cy, y - context)
+    x1, y1 = min(cx + cw, x + w + context), min(cy + ch, y + h + context)
     if x1 <= x0 or y1 <= y0:
         return canvas
     return x0, y0, x1 - x0, y1 - y0

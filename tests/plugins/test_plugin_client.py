@@ -175,7 +175,7 @@ def test_gimp_logic_one_undo_group_layers_above_sources(url: str) -> None:
     host = FakeGimp(120, 90, (70, 10, 30, 20))
     sources = [host.layer(f"Layer {i}", i) for i in (1, 2)]
     before = [bytes(s["px"]) for s in sources]
-    made = gimp_logic.run(host, None, sources, Settings(margin=16), Client(url, TOKEN))
+    made = gimp_logic.run(host, None, sources, Settings(context=16), Client(url, TOKEN))
     assert [d["name"] for d in host.stack] == ["Layer 2 (SDEdit)", "Layer 2", "Layer 1 (SDEdit)", "Layer 1"]
     assert host.calls[0] == "undo start" and host.calls[-2:] == ["undo end", "flush"]
     assert host.calls.count("undo start") == 1 and host.calls.count("undo end") == 1
@@ -232,7 +232,7 @@ def test_gimp_logic_offset_layer_maps_the_selection(url: str) -> None:
     src = host.layer("Moved", 3)
     src["offsets"] = (10, 5)  # the layer starts at (10, 5) in the image
     old = np.frombuffer(bytes(src["px"]), np.uint8).reshape(40, 60, 4)
-    (made,) = gimp_logic.run(host, None, [src], Settings(margin=4), Client(url, TOKEN))
+    (made,) = gimp_logic.run(host, None, [src], Settings(context=4), Client(url, TOKEN))
     new = np.frombuffer(bytes(made["px"]), np.uint8).reshape(40, 60, 4)
     inside = np.zeros((40, 60), bool)
     inside[15:25, 20:30] = True  # the selection in the layer's own pixels

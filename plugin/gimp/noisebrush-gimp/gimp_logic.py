@@ -100,14 +100,14 @@ class Host(Protocol):
 
 
 def prepare(host: Host, image: Any, drawables: list[Any], settings: Settings) -> list[Target]:
-    """For each drawable: the selection's box (grown by the margin) inside the layer, its pixels and mask."""
+    """For each drawable: the selection's box (grown by the context) inside the layer, its pixels and mask."""
     if not drawables:
         raise ValueError("select a layer first")
     sel = host.selection_bounds(image)
     targets = []
     for d in drawables:
         lx, ly, lw, lh = host.layer_bounds(d)
-        x, y, w, h = grow_to(region(sel, (lx, ly, lw, lh), settings.margin), (lx, ly, lw, lh))
+        x, y, w, h = grow_to(region(sel, (lx, ly, lw, lh), settings.context), (lx, ly, lw, lh))
         mask = host.selection_mask(image, (x, y, w, h)) if sel is not None else None
         local = (x - lx, y - ly, w, h)
         targets.append(Target(d, host.layer_name(d), local, host.read_rgba(d, local), mask))

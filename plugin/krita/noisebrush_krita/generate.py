@@ -21,7 +21,7 @@ __all__ = ["Cancelled", "Stop", "Target", "apply", "generate", "prepare", "run_j
 def prepare(doc: Any, nodes: list[Any], settings: Settings) -> list[Target]:
     """Read what will be sent (Krita calls: GUI thread)."""
     sel = host.selection_bounds(doc)
-    box = grow_to(region(sel, host.canvas(doc), settings.margin), host.canvas(doc))
+    box = grow_to(region(sel, host.canvas(doc), settings.context), host.canvas(doc))
     mask = host.selection_mask(doc, box) if sel is not None else None
     targets = []
     for node in nodes:
