@@ -1,7 +1,8 @@
 """The server's job queue: one worker thread runs jobs one at a time, in the order they came.
 
-Qt-free and HTTP-free, so the desktop app or a test can drive it directly. Each job keeps a short
-event log (progress, previews, the final status) that any number of readers follow by index.
+HTTP-free, so tests drive it directly. The Studio does not: it runs one job for one window and wants arrays
+and Qt signals, not held PNGs and a journal (docs/ARCHITECTURE.md, "Three job runners"). Each job keeps a
+short event log (progress, previews, the final status) that any number of readers follow by index.
 
 Memory is bounded by what came in, not by what it decodes to: a waiting job holds its request as it
 arrived (`HeldRequest`, e.g. PNG bytes) and decodes it just before it runs; a finished job drops its
