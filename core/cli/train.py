@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from noisebrush.core.cli.run import check_writable
 from noisebrush.core.engine.requests import excerpt
 from noisebrush.core.errors import BadInput
 from noisebrush.core.lab.network_config import PREDICTIONS, PriorConfig
@@ -164,6 +163,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise BadInput(f"--init-from must be a model folder; {args.init_from} is not a folder")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise BadInput(f"--out {args.out} is a file; it must be a folder")
+    from noisebrush.core.cli.run import check_writable  # numpy and Pillow: not for the parser's start-up
+
     check_writable(Path(args.out), "--out folder")
     if args.export is not None:
         if args.export.exists() and not args.export.is_dir():

@@ -8,6 +8,7 @@ command line builds its parser from here.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ class Spec:
     name: str
     default: Any
     help: str
+    type: Any = None  # the field's type, evaluated (`float | None`); None where it needs more than builtins
     low: float | None = None
     high: float | None = None
     high_open: bool = False  # the upper bound itself is not allowed: [low, high)
@@ -94,6 +96,7 @@ def option(
 def specs(cls: type) -> dict[str, Spec]:
     """The specs of a request class's declared fields, in declaration order."""
     out: dict[str, Spec] = {}
+    namespace = vars(sys.modules[cls.__module__])
     for f in dataclasses.fields(cls):
         meta = f.metadata.get("spec")
         if meta is None:
@@ -105,7 +108,10 @@ def specs(cls: type) -> dict[str, Spec]:
         else:
             default = None
         label = meta["label"] or f.name.replace("_", " ")
-        out[f.name] = Spec(name=f.name, default=default, **{**meta, "label": label})
+        # Evaluated here, one field at a time, because a request module keeps numpy out of its import
+        # (the CLI's start-up): typing.get_type_hints would need it for the image fields.
+        kind = eval(f.type, namespace) if isinstance(f.type, str) else f.type  # noqa: S307 - our own annotations
+        out[f.name] = Spec(name=f.name, default=default, type=kind, **{**meta, "label": label})
     return out
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
-
 from noisebrush.core.engine.requests import Concept, LeditsRequest
 from noisebrush.core.errors import BadInput
 
@@ -59,6 +57,8 @@ class LeditsEvalConfig:
             raise BadInput(f"images must be at least 1, got {self.images}")
         if self.size < 8:
             raise BadInput(f"size must be at least 8 pixels, got {self.size}")
+        import numpy as np  # here, not at the top: the command line's parser imports this module
+
         LeditsRequest(
             image=np.zeros((self.size, self.size, 3), np.uint8),
             concepts=[

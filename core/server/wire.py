@@ -54,7 +54,7 @@ def _wire_type(tp: Any) -> Any:
 
 
 def _model_from(cls: type, name: str, extra: dict[str, Any] | None = None, doc: str = "") -> type[BaseModel]:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, localns={"np": np})  # requests import numpy only when checking
     fields: dict[str, Any] = dict(extra or {})
     for f in dataclasses.fields(cls):
         tp = _wire_type(hints[f.name])
