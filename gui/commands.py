@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from PyQt6.QtGui import QUndoCommand
@@ -11,7 +11,27 @@ from .model.layer import Layer, lazy_zeros
 from .model.pixels import Box
 
 if TYPE_CHECKING:
-    from .document import Document
+    from .selection import Selection
+
+
+class Document(Protocol):
+    """The document's edit verbs that undo commands replay (document.py's Document implements them). A
+    protocol, so the document can build its commands without the two modules importing each other."""
+
+    layers: list[Layer]
+    selection: Selection
+
+    def _insert_layer(self, layer: Layer, index: int) -> None: ...
+
+    def _remove_layer(self, layer: Layer) -> None: ...
+
+    def _move_layer(self, layer: Layer, index: int) -> None: ...
+
+    def _set_property(self, layer: Layer, prop: str, value: Any) -> None: ...
+
+    def _set_geometry(self, layer: Layer, pixels: np.ndarray, x: int, y: int) -> None: ...
+
+    def _write_pixels(self, layer: Layer, box: Box, values: np.ndarray) -> None: ...
 
 OPACITY_MERGE_ID = 1001
 

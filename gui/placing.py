@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
@@ -18,11 +17,8 @@ from .layer_commands import Placed, PlaceLayerCommand, placed
 from .model.layer import Layer
 from .model.pixels import crop
 from .model.transform import Placement, content_box, transform_pixels
-from .tools import Tool, ToolEvent
+from .tools import Tool, ToolEvent, View
 from .toolstate import ToolState
-
-if TYPE_CHECKING:
-    from .canvas import Canvas
 
 HANDLE_PX = 8  # how near (widget pixels) the pointer must be to grab a handle
 SMOOTH_PREVIEW_MAX = 1024 * 1024  # bigger layers preview with nearest-neighbour while dragging
@@ -102,7 +98,7 @@ class TransformTool(Tool):
         super().__init__(doc, state, notify)
         self.session: _Session | None = None
         self.drag: _Drag | None = None
-        self.canvas: Canvas | None = None
+        self.canvas: View | None = None
         self.on_change: Callable[[], None] = lambda: None  # tool options follow the session
         doc.reset.connect(self._forget)
 
@@ -258,7 +254,7 @@ class TransformTool(Tool):
         if self.session is not None:
             self._show(smooth=True)
 
-    def paint_overlay(self, p: QPainter, canvas: Canvas) -> None:
+    def paint_overlay(self, p: QPainter, canvas: View) -> None:
         corners = self.outline()
         if not corners:
             return

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from noisebrush.core.engine.fields import specs
+from noisebrush.core.engine.requests import SDEditRequest
+
 from .document import Document
 from .model.layer import Layer
 from .model.pixels import Box, composite, crop, intersect, nonzero_box, region_of
@@ -26,12 +29,18 @@ class Target:
     keep_alpha: bool  # a layer's own transparency survives (layer targets); the visible image is opaque
 
 
-def _grow(box: Box, margin: int, within: Box) -> Box | None:
+# The pixels of context around the selection that the prior sees: the request's own default. The engine
+# crops the guide it is given to the mask's box plus the same context (core/engine/masks.py work_box), so
+# cutting here only keeps a big canvas from being composited and copied whole.
+CONTEXT = specs(SDEditRequest)["context"].default
+
+
+def _grow(box: Box, context: int, within: Box) -> Box | None:
     x, y, w, h = box
-    return intersect((x - margin, y - margin, w + 2 * margin, h + 2 * margin), within)
+    return intersect((x - context, y - context, w + 2 * context, h + 2 * context), within)
 
 
-def build_targets(doc: Document, where: str, context: int = 64) -> list[Target]:
+def build_targets(doc: Document, where: str, context: int = CONTEXT) -> list[Target]:
     """Cut guides for `where` (see WHERE). Empty when there is nothing to work on."""
     if where not in WHERE:
         raise ValueError(f"unknown target {where!r}; allowed: {', '.join(WHERE)}")

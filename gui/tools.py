@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from PyQt6.QtCore import QPointF, QRectF, Qt
@@ -19,8 +19,18 @@ from .model.stroke import BrushDab, Stroke
 from .toolstate import ToolState
 
 if TYPE_CHECKING:
-    from .canvas import Canvas
     from .commands import ResizeLayerCommand
+
+
+class View(Protocol):
+    """What a tool's overlay needs of the canvas that shows it (canvas.py's Canvas is one); a protocol, so
+    tools and the canvas, which calls them, do not import each other."""
+
+    scale: float
+
+    def to_widget(self, p: QPointF) -> QPointF: ...
+
+    def update(self) -> None: ...
 
 
 @dataclass
@@ -44,7 +54,7 @@ class Tool:
 
     def cancel(self) -> None: ...
 
-    def paint_overlay(self, p: QPainter, canvas: Canvas) -> None: ...
+    def paint_overlay(self, p: QPainter, canvas: View) -> None: ...
 
     def busy(self) -> bool:
         """Whether the tool holds work in progress that undo should throw away first."""
@@ -294,7 +304,7 @@ class ShapeSelectTool(Tool):
         self.points = []
         self.canvas_update()
 
-    def paint_overlay(self, p: QPainter, canvas: Canvas) -> None:
+    def paint_overlay(self, p: QPainter, canvas: View) -> None:
         if len(self.points) < 2:
             return
         pts = [canvas.to_widget(QPointF(x, y)) for x, y in self.points]
@@ -313,21 +323,3 @@ class ShapeSelectTool(Tool):
         p.drawPath(path)
         p.setPen(QPen(QColor(255, 255, 255), 1.0, Qt.PenStyle.DashLine))
         p.drawPath(path)
-
-
-def make_tools(doc: Document, state: ToolState, notify: Callable[[str], None]) -> dict[str, Tool]:
-    from .placing import MoveTool, TransformTool  # they build on Tool
-
-    return {
-        "brush": BrushTool(doc, state, notify, erase=False),
-        "eraser": BrushTool(doc, state, notify, erase=True),
-        "picker": PickerTool(doc, state, notify),
-        "fill": FillTool(doc, state, notify),
-        "rect": ShapeSelectTool(doc, state, notify, "rect"),
-        "ellipse": ShapeSelectTool(doc, state, notify, "ellipse"),
-        "lasso": ShapeSelectTool(doc, state, notify, "polygon"),
-        "maskbrush": MaskBrushTool(doc, state, notify),
-        "pan": Tool(doc, state, notify),
-        "move": MoveTool(doc, state, notify),
-        "transform": TransformTool(doc, state, notify),
-    }

@@ -47,7 +47,8 @@ from .panels.sdedit import SDEditPanel
 from .placing import TransformTool
 from .recovery import AutoSaver
 from .theme import apply_dark
-from .tools import ShapeSelectTool, make_tools
+from .toolbox import make_tools
+from .tools import ShapeSelectTool
 from .toolstate import ToolState
 from .worker import JobRunner
 

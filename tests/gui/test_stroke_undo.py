@@ -17,7 +17,8 @@ from PyQt6.QtGui import QColor
 
 from noisebrush.gui.document import Document
 from noisebrush.gui.model.layer import Layer
-from noisebrush.gui.tools import Tool, ToolEvent, make_tools
+from noisebrush.gui.toolbox import make_tools
+from noisebrush.gui.tools import Tool, ToolEvent
 from noisebrush.gui.toolstate import ToolState
 
 NO_BUTTON = Qt.MouseButton.LeftButton
