@@ -15,16 +15,17 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from noisebrush.core.engine.images import flatten
 from noisebrush.core.engine.inversion import Inversion, edit_schedule, invert
-from noisebrush.core.engine.masks import composite, feather, model_mask, pad_to_multiple, paste
-from noisebrush.core.engine.priors import Conditioning, Prior, to_uint8
+from noisebrush.core.engine.masks import Box, composite, feather, model_mask, pad_to_multiple, paste
+from noisebrush.core.engine.priors import Conditioning, Prior
 from noisebrush.core.engine.progress import Progress, ProgressCallback
+from noisebrush.core.engine.reporting import step_reporter
 from noisebrush.core.engine.requests import LeditsRequest
 from noisebrush.core.engine.samplers import Step
 from noisebrush.core.engine.sega import retraced_steps, sega
+from noisebrush.core.engine.tensors import resize, resized_mask, to_uint8, to_unit
 from noisebrush.core.errors import BadInput
 
 DEFAULT_CACHE_BYTES = 1 << 30  # about 40 SD 512x512 inversions (50 steps) or a dozen 256x256 pixel ones
@@ -136,17 +137,17 @@ def _carried_up(
     h, w = rgb.shape[:2]
     factor = work / max(h, w)
     small_size = (max(8, round(h * factor)), max(8, round(w * factor)))
-    full = _unit(rgb)
-    small = to_uint8(_resize(full, small_size, "area"))[0]
-    edited_from = _unit(small)  # the change is measured from the copy the model actually saw
+    full = to_unit(rgb)
+    small = to_uint8(resize(full, small_size, "area"))[0]
+    edited_from = to_unit(small)  # the change is measured from the copy the model actually saw
     mask = None if req.mask is None else req.mask.astype(np.float32)
     small_mask = None
     if mask is not None:
-        small_mask = _resize(torch.from_numpy(mask)[None, None], small_size, "area")[0, 0].numpy()
+        small_mask = resized_mask(mask, small_size)
     sub = replace(req, image=small, mask=small_mask, feather=0, work_size=0)
 
     def carry(edited: np.ndarray) -> np.ndarray:
-        return to_uint8(full + _resize(_unit(edited) - edited_from, (h, w), "bicubic"))[0]
+        return to_uint8(full + resize(to_unit(edited) - edited_from, (h, w), "bicubic"))[0]
 
     def preview(p: Progress) -> np.ndarray:
         small_preview = p.preview()
@@ -166,17 +167,6 @@ def _carried_up(
     return out
 
 
-def _unit(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) to float (1, 3, H, W) in [-1, 1], the scale `to_uint8` reads."""
-    return torch.from_numpy(np.array(rgb, np.float32)).permute(2, 0, 1)[None].div(127.5).sub(1.0)
-
-
-def _resize(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    if mode == "area":  # a box average: no aliasing on the way down
-        return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False)
-
-
 def _ledits(
     prior: Prior,
     req: LeditsRequest,
@@ -187,7 +177,7 @@ def _ledits(
     """One LEDITS run at the image's own size, scales resolved."""
     rgb = flatten(req.image)  # transparent paint sits on white paper
     h, w = rgb.shape[:2]
-    pixels = _unit(rgb).to(prior.device)
+    pixels = to_unit(rgb, prior.device)
     pixels, _ = pad_to_multiple(pixels, prior.multiple)
     size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
     steps = req.steps or min(prior.default_steps, MAX_DEFAULT_STEPS)
@@ -202,7 +192,13 @@ def _ledits(
     )
     retraced = retraced_steps(n, req.concepts, req.momentum, matches_inversion)
     offset = 0 if inv is not None else n
-    report = _reporter(prior, callback, rgb, mask, (h, w), offset + n - retraced)
+    total = offset + n - retraced
+    box = Box(0, 0, w, h)
+
+    def report(name: str, start: int) -> Callable[[Step], None]:
+        assert callback is not None
+        return step_reporter(prior, callback, rgb, mask, box, (h, w), name, start, total)
+
 
     with torch.inference_mode():
         if inv is None:
@@ -219,7 +215,7 @@ def _ledits(
 
             gen = torch.Generator("cpu").manual_seed(req.seed)
             inv = invert(
-                denoise_source, x0, schedule, gen, prior.dtype, report("invert", 0) if report else None
+                denoise_source, x0, schedule, gen, prior.dtype, report("invert", 0) if callback else None
             )
             if cache is not None:
                 cache.put(key, inv)
@@ -241,7 +237,7 @@ def _ledits(
             req.momentum_beta,
             space_mask,
             req.threshold_over,
-            report("denoise", offset - retraced) if report else None,
+            report("denoise", offset - retraced) if callback else None,
             matches_inversion,
         )
         generated = to_uint8(prior.decode(x.to(prior.dtype))[:, :, :h, :w])[0]
@@ -276,34 +272,4 @@ def _encode(prior: Prior, pixels: torch.Tensor) -> torch.Tensor:
     if prior.vae is None:
         return pixels.to(prior.dtype)
     vae_dtype = next(prior.vae.parameters()).dtype
-    mean = prior.vae.encode(pixels.to(vae_dtype)).latent_dist.mean
-    shift = getattr(prior.vae.config, "shift_factor", None) or 0.0
-    return ((mean - shift) * prior.vae.config.scaling_factor).to(prior.dtype)
-
-
-def _reporter(
-    prior: Prior,
-    callback: ProgressCallback | None,
-    rgb: np.ndarray,
-    mask: np.ndarray | None,
-    size: tuple[int, int],
-    total: int,
-) -> Callable[[str, int], Callable[[Step], None]] | None:
-    """Step reports to Progress: one numbering over inversion then editing, previews from the x0 prediction."""
-    if callback is None:
-        return None
-    h, w = size
-
-    def stage(name: str, offset: int) -> Callable[[Step], None]:
-        def report(step: Step) -> None:
-            x0 = step.x0[:1]
-
-            def render() -> np.ndarray:
-                img = to_uint8(prior.preview_rgb(x0))[0][:h, :w]
-                return img if mask is None else composite(rgb, img, mask)
-
-            callback(Progress(offset + step.index, total, 0, (0, 0, w, h), name, render))
-
-        return report
-
-    return stage
+    return prior.latent(prior.vae.encode(pixels.to(vae_dtype)).latent_dist.mean)

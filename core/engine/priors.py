@@ -93,6 +93,8 @@ class Prior:
     settings: dict[str, Any] = field(default_factory=dict)
     low_memory: bool = False  # see set_low_memory
     _processors: dict[str, Any] | None = field(default=None, repr=False)
+    # (x0 latents, VAE factor) -> RGB in [-1, 1]: a tiny autoencoder (core/engine/previews.py); None: linear map
+    preview_decoder: Callable[[torch.Tensor, int], torch.Tensor] | None = field(default=None, repr=False)
 
     # -- what kind of prior this is -------------------------------------------------------------
     @property
@@ -346,7 +348,11 @@ class Prior:
         dist = self.vae.encode(pixels.to(self._vae_dtype())).latent_dist
         shape = (len(generators), *dist.mean.shape[1:])
         eps = randn_tensor(shape, generator=generators, device=dist.mean.device, dtype=dist.mean.dtype)
-        z = dist.mean + dist.std * eps
+        return self.latent(dist.mean + dist.std * eps)
+
+    def latent(self, z: torch.Tensor) -> torch.Tensor:
+        """A VAE posterior value in the UNet's space: shifted and scaled as the model was trained on it."""
+        assert self.vae is not None
         shift = getattr(self.vae.config, "shift_factor", None) or 0.0
         return ((z - shift) * self.vae.config.scaling_factor).to(self.dtype)
 
@@ -364,9 +370,11 @@ class Prior:
         return torch.float32 if getattr(self.vae.config, "force_upcast", False) else self.dtype
 
     def preview_rgb(self, x0: torch.Tensor) -> torch.Tensor:
-        """A cheap RGB look at an x0 prediction in [-1, 1]: identity for pixels, a linear map for latents."""
+        """A cheap RGB look at an x0 prediction in [-1, 1]: identity for pixels, TAESD or a linear map for latents."""
         if self.vae is None:
             return x0[:, :3]
+        if self.preview_decoder is not None:
+            return self.preview_decoder(x0, self.vae_factor)
         x0 = x0.float()
         if x0.shape[1] == 4:
             factors = torch.tensor(_SDXL_RGB if self.is_sdxl else _SD1_RGB, device=x0.device)
