@@ -41,3 +41,26 @@ def test_every_subpackage_says_what_it_is_and_may_import():
         assert doc.startswith('"""') and "import" in doc, (
             f"{init.relative_to(REPO)} needs a docstring with its imports"
         )
+
+
+def test_the_painting_model_works_with_qt_unimportable(tmp_path):
+    """gui/model is a model of its own: with PyQt6 blocked, a document's layers round-trip through OpenRaster."""
+    probe = f"""
+import sys
+sys.modules["PyQt6"] = None  # any Qt import now fails
+import numpy as np
+from noisebrush.gui.model.layer import Layer
+from noisebrush.gui.model.ora import read_ora, write_ora
+from noisebrush.gui.model.pixels import composite
+rng = np.random.default_rng(0)
+layers = [Layer("paper", rng.integers(0, 256, (16, 24, 4), dtype=np.uint8)),
+          Layer("paint", rng.integers(0, 256, (8, 8, 4), dtype=np.uint8), 3, 4, blend="svg:multiply")]
+write_ora({str(tmp_path / "doc.ora")!r}, 24, 16, layers)
+w, h, back = read_ora({str(tmp_path / "doc.ora")!r})
+assert (w, h) == (24, 16) and [la.blend for la in back] == ["svg:src-over", "svg:multiply"]
+assert (composite(back, (0, 0, 24, 16)) == composite(layers, (0, 0, 24, 16))).all()
+print("qt loaded:", any(m.startswith("PyQt6.") for m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "qt loaded: False"
