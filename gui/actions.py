@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
 import qtawesome as qta
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import QMenu, QMenuBar, QToolBar
 
-if TYPE_CHECKING:
-    from .window import MainWindow
+# The window these actions call into (window.py's MainWindow, which builds them). Named as Any rather than
+# imported: the window imports this module, and a type-only import back would make the two a cycle.
+MainWindow = Any
 
 TOOL_ACTIONS = (
     ("brush", "mdi6.brush", "Brush", "B"),
@@ -108,6 +109,20 @@ def build_actions(win: MainWindow) -> dict[str, QAction]:
     a["smaller"] = _act(win, "Smaller Brush", tools.smaller, "[")
     a["generate"] = _act(win, "&Generate (SDEdit)", win.sdedit.generate, "Ctrl+Return", "mdi6.creation")
     a["cancel"] = _act(win, "&Cancel Generation", win.cancel_all, "Esc", "mdi6.close-circle-outline")
+    a["live"] = _act(win, "&Live Mode", win.live.toggle, "Ctrl+L", "mdi6.motion-play-outline")
+    a["live"].setCheckable(True)
+    win.live.enabled_changed.connect(a["live"].setChecked)
+    # Enabled only while a result is on show, so Enter reaches a text field or a transform otherwise.
+    a["apply_result"] = _act(
+        win, "&Apply Result as Layer", win.apply_result, ["Return", "Enter"], "mdi6.check-bold"
+    )
+    a["apply_result"].setEnabled(False)
+    # Enter applies where the painter paints: on the canvas, not in the prompt field.
+    win.removeAction(a["apply_result"])
+    a["apply_result"].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    canvas.addAction(a["apply_result"])
+    a["next_result"] = _act(win, "&Next Result", lambda: win.step_result(1), ".", "mdi6.chevron-right")
+    a["prev_result"] = _act(win, "&Previous Result", lambda: win.step_result(-1), ",", "mdi6.chevron-left")
 
     group = QActionGroup(win)
     group.setExclusive(True)
@@ -177,6 +192,9 @@ def build_menus(win: MainWindow, a: dict[str, QAction]) -> QMenu:
     gen = _menu(bar, "&Generate")
     gen.addAction(a["generate"])
     gen.addAction(a["cancel"])
+    gen.addSeparator()
+    for key in ("live", "apply_result", "next_result", "prev_result"):
+        gen.addAction(a[key])
     win.view_menu = _menu(bar, "&Window")
 
     main = QToolBar("Main")

@@ -26,7 +26,7 @@ from PyQt6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtWidgets import QApplication, QWidget
 
 from .ants import MarchingAnts
 from .document import Document
@@ -58,6 +58,10 @@ class Canvas(QWidget):
         self._mouse: QPointF | None = None
         self._tablet_down = False
         self.preview: tuple[QImage, int, int] | None = None
+        # A result shown over the document that is not part of it (Live mode, the History panel); where the
+        # painter painted since it was made, the paint shows through until a newer result replaces it.
+        self.overlay: tuple[QImage, int, int] | None = None
+        self.painted_over_overlay = QRegion()
         self.wheel_zooms = False  # True: the wheel zooms and Ctrl+wheel scrolls (the older habit)
         # Document area painted while a run is under way: shown over the run's preview, not under it.
         self.painted_during_run: QRegion | None = None
@@ -163,6 +167,21 @@ class Canvas(QWidget):
                     .adjusted(-2, -2, 2, 2)
                 )
 
+    def set_overlay(self, image: QImage | None, x: int = 0, y: int = 0) -> None:
+        """Show `image` at document (x, y) over the document, or nothing. A result that lands while the
+        pointer is down keeps the stroke under way visible (the result was cut before it)."""
+        old = self.overlay
+        self.overlay = None if image is None else (image, x, y)
+        if not (self._tablet_down or QApplication.mouseButtons() != Qt.MouseButton.NoButton):
+            self.painted_over_overlay = QRegion()
+        for o in (old, self.overlay):
+            if o is not None:
+                self.update(
+                    self.doc_rect_to_widget((o[1], o[2], o[0].width(), o[0].height()))
+                    .toAlignedRect()
+                    .adjusted(-2, -2, 2, 2)
+                )
+
     # --- document signals ---------------------------------------------------------------------
 
     def set_running(self, on: bool) -> None:
@@ -172,6 +191,8 @@ class Canvas(QWidget):
     def _on_pixels(self, box: Box | None) -> None:
         if self.painted_during_run is not None:
             self.painted_during_run += QRect(*box) if box is not None else QRect(*self.doc.rect)
+        if self.overlay is not None:
+            self.painted_over_overlay += QRect(*box) if box is not None else QRect(*self.doc.rect)
         if box is not None and box[2] * box[3] <= PATCH_MAX_AREA:
             self.composite_tiles.patch(box, self.level())
         else:
@@ -194,6 +215,7 @@ class Canvas(QWidget):
         self.composite_tiles.invalidate()
         self.selection_tiles.invalidate()
         self.preview = None
+        self.overlay = None
         if self.isVisible():
             self.fit()
         else:
@@ -250,6 +272,14 @@ class Canvas(QWidget):
             smooth = self.scale < 1.0
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
             self._draw_tiles(p, self.composite_tiles, visible)
+            if self.overlay is not None:
+                img, ox, oy = self.overlay
+                p.save()
+                if not self.painted_over_overlay.isEmpty():
+                    painted = self.view_transform().map(self.painted_over_overlay)
+                    p.setClipRegion(QRegion(self.rect()).subtracted(painted))
+                p.drawImage(self.doc_rect_to_widget((ox, oy, img.width(), img.height())), img)
+                p.restore()
             if self.preview is not None:
                 img, px, py = self.preview
                 p.save()

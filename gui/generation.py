@@ -5,35 +5,42 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QImage
 
-from noisebrush.core.engine.requests import DEFAULT_STRENGTH, SDEditRequest
+from noisebrush.core.engine.fields import specs
+from noisebrush.core.engine.requests import SDEditRequest
 
 from .commands import AddLayerCommand
 from .document import Document
 from .engines import EngineHolder
+from .history import HistoryEntry, ResultHistory
 from .model.layer import Layer
 from .render import array_image
 from .targets import Target, build_targets, result_layer
 from .worker import EngineWorker, JobRunner
 
+SPECS = specs(SDEditRequest)  # the panel's defaults and bounds, declared once on the request
+
 
 @dataclass
 class SDEditOptions:
-    model: str = "default"
-    strength: float = DEFAULT_STRENGTH
-    steps: int | None = None  # None: the prior's default
-    seed: int = 0
+    """The SDEdit panel's settings; the request's fields take their defaults from the request itself."""
+
+    model: str = SPECS["model"].default
+    strength: float = SPECS["strength"].default
+    steps: int | None = SPECS["steps"].default  # None: the prior's default
+    seed: int = SPECS["seed"].default
     seed_locked: bool = False
-    variations: int = 1
-    prompt: str = ""
-    negative_prompt: str = ""
+    variations: int = SPECS["variations"].default
+    prompt: str = SPECS["prompt"].default
+    negative_prompt: str = SPECS["negative_prompt"].default
     where: str = "selection"  # see targets.WHERE
-    device: str = "auto"
+    device: str = SPECS["device"].default
 
 
 @dataclass
@@ -78,6 +85,10 @@ class SDEditController(QObject):
         self.doc, self.engines, self.runner = doc, engines, runner
         self.options = SDEditOptions()
         self.pending: Pending | None = None
+        self.history: ResultHistory | None = None  # every result is kept here when set
+        # Asked when the runner is busy: True if that run may be cancelled for this one (a live run).
+        self.preemptible: Callable[[], bool] = lambda: False
+        self._generate_wanted: int | None = None  # a Generate waits for the cancelled run to end (its seed)
         self._targets: list[Target] = []
         self._mine = False
         self._started = 0.0
@@ -86,6 +97,7 @@ class SDEditController(QObject):
         runner.succeeded.connect(self._on_done)
         runner.failed.connect(self._on_failed)
         runner.cancelled.connect(self._on_cancelled)
+        runner.busy_changed.connect(self._on_busy)
         doc.undo_stack.indexChanged.connect(self._on_history)
         doc.reset.connect(self._drop_pending)
 
@@ -99,8 +111,10 @@ class SDEditController(QObject):
         return len(self._targets)
 
     def set_options(self, **values: object) -> None:
-        self.options = replace(self.options, **values)  # type: ignore[arg-type]
-        self.options_changed.emit()
+        new = replace(self.options, **values)  # type: ignore[arg-type]
+        if new != self.options:  # Live mode re-runs on a change: a click that changes nothing is none
+            self.options = new
+            self.options_changed.emit()
 
     def requests(self, targets: list[Target]) -> list[SDEditRequest]:
         o = self.options
@@ -120,12 +134,19 @@ class SDEditController(QObject):
             for t in targets
         ]
 
-    def generate(self) -> bool:
-        """Start a run on what `options.where` names; False (with a message) if it cannot start."""
+    def generate(self, seed: int | None = None) -> bool:
+        """Start a run on what `options.where` names, with `seed` if given (else a new one unless the seed is
+        locked); False (with a message) if it cannot start. A live run under way gives way to it."""
         if self.runner.busy:
+            if self.preemptible():
+                self._generate_wanted = self.options.seed if seed is None else seed
+                self.runner.cancel()
+                return True
             self.message.emit("A generation is already running")
             return False
-        if not self.options.seed_locked:
+        if seed is not None:
+            self.set_options(seed=seed)
+        elif not self.options.seed_locked:
             self.set_options(seed=random.randrange(0, 2**31))
         targets = build_targets(self.doc, self.options.where)
         if not targets:
@@ -160,7 +181,13 @@ class SDEditController(QObject):
         self.message.emit("Generating\u2026" + (" (loading the model first)" if loading else ""))
         return True
 
+    def _on_busy(self, busy: bool) -> None:
+        if not busy and self._generate_wanted is not None:
+            seed, self._generate_wanted = self._generate_wanted, None
+            self.generate(seed)
+
     def cancel(self) -> None:
+        self._generate_wanted = None
         if self.running:
             self.runner.cancel()
             self.message.emit("Cancelling\u2026")
@@ -203,6 +230,7 @@ class SDEditController(QObject):
                 self.doc.undo_stack.push(AddLayerCommand(self.doc, first, index, "Generated layer"))
                 layers.append(first)
                 variations.append([(m or first).pixels.copy() for m in made])
+                self._keep(target, made, seed)
         finally:
             self.doc.undo_stack.endMacro()
         elapsed = time.monotonic() - self._started
@@ -214,6 +242,26 @@ class SDEditController(QObject):
             self.variations_changed.emit(0, n)
         self.message.emit(f"Generated {len(layers)} layer(s) in {elapsed:.1f} s")
         self._end("done")
+
+    def _keep(self, target: Target, made: list[Layer | None], seed: int) -> None:
+        """Every variation goes to the history (the first is the layer just added)."""
+        if self.history is None:
+            return
+        o = self.options
+        for i, layer in enumerate(made):
+            if layer is not None:
+                self.history.add(
+                    HistoryEntry(
+                        layer.copy(layer.name),
+                        target.source.uid,
+                        seed + i,
+                        o.strength,
+                        o.prompt,
+                        o.model,
+                        o.steps,
+                        o.negative_prompt,
+                    )
+                )
 
     def _on_failed(self, text: str) -> None:
         if self._mine:

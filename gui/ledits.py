@@ -4,11 +4,13 @@ the same source (the engine caches the inversion), replacing the result layer's 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from PyQt6.QtCore import QObject, QTimer, pyqtSignal
 
+from noisebrush.core.engine.fields import specs
 from noisebrush.core.engine.requests import CONCEPT_SCALE, Concept, LeditsRequest
 from noisebrush.core.errors import BadInput
 
@@ -21,6 +23,8 @@ from .targets import Target, build_targets, result_layer
 from .worker import EngineWorker, JobRunner
 
 RERUN_DELAY_MS = 350
+SPECS = specs(LeditsRequest)  # the panel's defaults and bounds, declared once on the request
+CONCEPT_SPECS = specs(Concept)
 
 
 @dataclass
@@ -32,13 +36,15 @@ class ConceptSetting:
 
 @dataclass
 class LeditsOptions:
-    model: str = "default"
+    """The LEDITS panel's settings; the request's fields take their defaults from the request itself."""
+
+    model: str = SPECS["model"].default
     concepts: list[ConceptSetting] = field(default_factory=list)
     where: str = "selection"
-    steps: int | None = None
-    skip: float = 0.15
-    seed: int = 0
-    device: str = "auto"
+    steps: int | None = SPECS["steps"].default
+    skip: float = SPECS["skip"].default
+    seed: int = SPECS["seed"].default
+    device: str = SPECS["device"].default
 
 
 @dataclass
@@ -68,6 +74,9 @@ class LeditsController(QObject):
         self.session: Session | None = None
         self._mine = False
         self._rerun_wanted = False
+        self._apply_wanted: bool | None = None  # an apply waits for a cancelled live run (new session?)
+        # Asked when the runner is busy with another's run: True if that run may be cancelled (a live run).
+        self.preemptible: Callable[[], bool] = lambda: False
         self._started = 0.0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -160,6 +169,9 @@ class LeditsController(QObject):
             if self._mine:
                 self._rerun_wanted = True
                 self.runner.cancel()
+            elif self.preemptible():  # a live run gives way; the edit starts when it has stopped
+                self._apply_wanted = new_session
+                self.runner.cancel()
             else:
                 self.message.emit("Another generation is running")
             return False
@@ -202,6 +214,7 @@ class LeditsController(QObject):
 
     def cancel(self) -> None:
         self._rerun_wanted = False
+        self._apply_wanted = None
         self._timer.stop()
         if self.running:
             self.runner.cancel()
@@ -213,6 +226,9 @@ class LeditsController(QObject):
         if not busy and self._rerun_wanted:
             self._rerun_wanted = False
             self.apply(new_session=False)
+        elif not busy and self._apply_wanted is not None:
+            new_session, self._apply_wanted = self._apply_wanted, None
+            self.apply(new_session=new_session)
 
     def _on_progress(self, step: int, total: int, left: float) -> None:
         if self._mine:

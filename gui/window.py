@@ -3,6 +3,7 @@ It wires models to widgets and owns the file verbs and dialogs."""
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -36,11 +37,14 @@ from .document import Document
 from .engines import EngineHolder, ModelChoice, list_model_choices
 from .files import TITLE, DocumentFiles
 from .generation import SDEditController
+from .history import DEFAULT_LIMIT, HistoryEntry, ResultHistory
 from .ledits import LeditsController
+from .live import LiveController
 from .model.layer import Layer
 from .model.pixels import feather
 from .panels.brush import BrushPanel
 from .panels.colour import ColourPanel
+from .panels.history import HistoryPanel
 from .panels.layers import LayersPanel
 from .panels.ledits import LeditsPanel
 from .panels.sdedit import SDEditPanel
@@ -76,6 +80,11 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.sdedit = SDEditController(self.doc, self.engines, self.runner, self)
         self.ledits = LeditsController(self.doc, self.engines, self.runner, self)
+        self.results = ResultHistory(_history_limit(self.settings), self)
+        self.sdedit.history = self.results
+        self.live = LiveController(self.doc, self.sdedit, self.results, self)
+        self.sdedit.preemptible = self.ledits.preemptible = self.live.holds_runner
+        self._stages: list[str] = []
         self.dialogs: list[QMessageBox] = []
         self.autosaver = AutoSaver(
             self.doc, recovery_folder, autosave_s or int(self.settings.value("autosave/seconds", 90)), self
@@ -106,7 +115,10 @@ class MainWindow(QMainWindow):
         self.brush_panel = BrushPanel(self.tools)
         self.brush_panel.bind_transform(self.transform_tool)
         self.colour_panel = ColourPanel(self.tools)
-        self.sdedit_panel = SDEditPanel(self.sdedit)
+        self.sdedit_panel = SDEditPanel(self.sdedit, self.live)
+        self.results_panel = HistoryPanel(
+            self.results, self.live.apply, self.rerun_result, self.set_history_limit
+        )
         self.ledits_panel = LeditsPanel(self.ledits)
         self.history = QUndoView(self.doc.undo_stack)
         self.history.setEmptyLabel("Opened")
@@ -124,6 +136,11 @@ class MainWindow(QMainWindow):
             ctl.preview_changed.connect(self.canvas.set_preview)
             ctl.message.connect(self.status_message)
             ctl.error.connect(lambda text: self.show_error("Generation", text))
+        self.live.message.connect(self.status_message)
+        self.results.overlay_changed.connect(self._show_result)
+        self.runner.busy_changed.connect(self._runner_busy)
+        self.runner.stage.connect(self._stage)
+        self.doc.reset.connect(self.results.hide)
         self.doc.path_changed.connect(self._update_title)
         self.doc.undo_stack.cleanChanged.connect(lambda _: self._update_title())
         self.canvas.cursor_moved.connect(self._cursor)
@@ -174,13 +191,16 @@ class MainWindow(QMainWindow):
         self.generate_tabs.addTab(self.ledits_panel, "LEDITS")
         gen = self._dock("Generate", self.generate_tabs, right, "dock-generate")
         layers = self._dock("Layers", self.layers_panel, right, "dock-layers")
+        results = self._dock("Results", self.results_panel, right, "dock-results")
         colour = self._dock("Colour", self.colour_panel, left, "dock-colour")
         brush = self._dock("Tool Options", self.brush_panel, left, "dock-brush")
         hist = self._dock("History", self.history, left, "dock-history")
         self.splitDockWidget(gen, layers, Qt.Orientation.Vertical)
         self.splitDockWidget(colour, brush, Qt.Orientation.Vertical)
         self.tabifyDockWidget(brush, hist)
+        self.tabifyDockWidget(layers, results)
         brush.raise_()
+        layers.raise_()
         self.layers_panel.setMinimumHeight(120)
         self.resizeDocks([gen, layers], [460, 250], Qt.Orientation.Vertical)
         self.resizeDocks([colour, brush], [230, 300], Qt.Orientation.Vertical)
@@ -201,6 +221,8 @@ class MainWindow(QMainWindow):
         self.file_bar.setMaximumWidth(100)
         self.file_bar.setTextVisible(False)
         self.file_bar.hide()
+        self.stages_label = QLabel("")
+        self.stages_label.setToolTip("The stages of the resolution plan the last run went through")
         self.cursor_label = QLabel("")
         self.cursor_label.setMinimumWidth(90)
         self.zoom_label = QLabel("")
@@ -208,6 +230,7 @@ class MainWindow(QMainWindow):
         for w in (
             self.file_label,
             self.file_bar,
+            self.stages_label,
             self.step_label,
             self.progress_bar,
             self.cursor_label,
@@ -283,6 +306,57 @@ class MainWindow(QMainWindow):
         self.progress_bar.setValue(step)
         eta = f" \u00b7 {left:.0f} s left" if left >= 0 else ""
         self.step_label.setText(f"{self._batch_place()}step {step}/{total}{eta}")
+
+    def _runner_busy(self, busy: bool) -> None:
+        if busy:
+            self._stages = []
+
+    def _stage(self, name: str) -> None:
+        """The engine moved to another stage of its plan: the status bar lists the stages this run went
+        through (compose at the prior's scale, then refine at full size; or one denoise)."""
+        if name not in self._stages:
+            self._stages.append(name)
+        self.stages_label.setText("stages: " + " \u2192 ".join(self._stages))
+
+    # --- results ------------------------------------------------------------------------------
+
+    def _show_result(self, entry: HistoryEntry | None) -> None:
+        if entry is None:
+            self.canvas.set_overlay(None)
+        else:
+            self.canvas.set_overlay(entry.image, entry.layer.x, entry.layer.y)
+        apply = self.actions_by_name.get("apply_result") if hasattr(self, "actions_by_name") else None
+        if apply is not None:
+            apply.setEnabled(entry is not None)
+
+    def apply_result(self) -> None:
+        self.live.apply()
+
+    def step_result(self, delta: int) -> None:
+        """One key steps through the variations of the last run, or through the history of results."""
+        if self.sdedit.pending is not None:
+            self.sdedit.step_variation(delta)
+        else:
+            self.results.step(delta)
+
+    def rerun_result(self, entry: HistoryEntry) -> None:
+        """Run `entry`'s settings again with a new seed (live: the next live result uses it)."""
+        self.sdedit.set_options(
+            model=entry.model,
+            strength=entry.strength,
+            steps=entry.steps,
+            prompt=entry.prompt,
+            negative_prompt=entry.negative_prompt,
+        )
+        seed = random.randrange(0, 2**31)
+        if self.live.enabled:
+            self.sdedit.set_options(seed=seed)
+        else:
+            self.sdedit.generate(seed)
+
+    def set_history_limit(self, limit: int) -> None:
+        self.results.set_limit(limit)
+        self.settings.setValue("history/size", limit)
 
     def _batch_place(self) -> str:
         """ "layer 2 of 5, " while a run works through several layers; "" for one."""
@@ -413,6 +487,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             self.files.maybe_save(self._close_anyway)
             return
+        self.live.set_enabled(False)  # no live run may start once the window has gone
         if self.runner.busy:
             self.runner.cancel()
             self.runner.wait(30000)
@@ -436,6 +511,13 @@ class MainWindow(QMainWindow):
             self._shown_once = True
             self.autosaver.start()
             QTimer.singleShot(0, self.canvas.fit)
+
+
+def _history_limit(settings: QSettings) -> int:
+    try:
+        return max(1, int(settings.value("history/size", DEFAULT_LIMIT)))
+    except (TypeError, ValueError):  # a hand-edited settings file
+        return DEFAULT_LIMIT
 
 
 def _truthy(value: object) -> bool:

@@ -30,6 +30,7 @@ class EngineWorker(QObject):
 
     progress = pyqtSignal(int, int, float)  # step, total, seconds left (negative: unknown)
     preview = pyqtSignal(object, object, object)  # RGB uint8 array, box (x, y, w, h), tag from the job
+    stage = pyqtSignal(str)  # the engine's stage ("compose", "refine", "denoise", "invert") when it changes
     succeeded = pyqtSignal(object)
     failed = pyqtSignal(str)
     cancelled = pyqtSignal()
@@ -44,6 +45,7 @@ class EngineWorker(QObject):
         self._last_preview = 0.0
         self._started = 0.0
         self._first_step: tuple[float, int] | None = None
+        self._stage = ""
         self.tag: object = None  # what the job is working on now, passed along with previews
 
     def cancel(self) -> None:
@@ -53,6 +55,9 @@ class EngineWorker(QObject):
         """The engine's per-step callback: raises Cancelled once cancel() was asked for."""
         if self._cancel.is_set():
             raise Cancelled()
+        if p.stage != self._stage:
+            self._stage = p.stage
+            self.stage.emit(p.stage)
         now = time.monotonic()
         if self._first_step is None:
             self._first_step = (now, p.step)
@@ -115,6 +120,7 @@ class JobRunner(QObject):
 
     progress = pyqtSignal(int, int, float)
     preview = pyqtSignal(object, object, object)
+    stage = pyqtSignal(str)
     succeeded = pyqtSignal(object)
     failed = pyqtSignal(str)
     cancelled = pyqtSignal()
@@ -141,6 +147,7 @@ class JobRunner(QObject):
         thread.finished.connect(self._on_thread_done)
         worker.progress.connect(self.progress)
         worker.preview.connect(self.preview)
+        worker.stage.connect(self.stage)
         worker.succeeded.connect(self.succeeded)
         worker.failed.connect(self.failed)
         worker.cancelled.connect(self.cancelled)

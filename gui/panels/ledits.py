@@ -1,27 +1,28 @@
-"""The LEDITS panel: concepts to add or remove, each with a scale slider that re-runs the edit."""
+"""The LEDITS panel: concepts to add or remove, each with a scale slider that re-runs the edit; steps and
+skip. The number widgets take their range, default and tooltip from LeditsRequest's and Concept's fields."""
 
 from __future__ import annotations
 
 import qtawesome as qta
-from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
     QComboBox,
+    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QRadioButton,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from noisebrush.gui.engines import ModelChoice
-from noisebrush.gui.ledits import LeditsController
+from noisebrush.gui.ledits import CONCEPT_SPECS, SPECS, LeditsController
+from noisebrush.gui.panels.fields import Bound, slider, spin_box
 from noisebrush.gui.panels.scroll import options_scroll
 
-SCALE_MAX = 20.0
+SCALE = Bound(CONCEPT_SPECS["scale"], per_unit=10)
 
 
 class ConceptRow(QWidget):
@@ -42,9 +43,8 @@ class ConceptRow(QWidget):
         self.sign.setToolTip("Add this concept, or (checked) remove it")
         self.sign.setIcon(qta.icon("mdi6.minus-circle-outline" if c.remove else "mdi6.plus-circle-outline"))
         self.sign.toggled.connect(lambda on: self._sign(ctl, index, on))
-        self.scale = QSlider(Qt.Orientation.Horizontal)
-        self.scale.setRange(0, int(SCALE_MAX * 10))
-        self.scale.setValue(round(c.scale * 10))
+        self.scale = slider(SCALE)
+        self.scale.setValue(SCALE.to_widget(c.scale))
         self.value = QLabel(f"{c.scale:.1f}")
         self.value.setMinimumWidth(28)
         self.scale.valueChanged.connect(lambda v: self._scale(ctl, index, v))
@@ -66,8 +66,9 @@ class ConceptRow(QWidget):
         ctl.set_remove(index, on)
 
     def _scale(self, ctl: LeditsController, index: int, tenths: int) -> None:
-        self.value.setText(f"{tenths / 10:.1f}")
-        ctl.set_scale(index, tenths / 10)
+        scale = float(SCALE.from_widget(tenths) or 0.0)
+        self.value.setText(f"{scale:.1f}")
+        ctl.set_scale(index, scale)
 
 
 class LeditsPanel(QWidget):
@@ -102,6 +103,26 @@ class LeditsPanel(QWidget):
             where.addWidget(rb)
         self.where_group.buttonClicked.connect(lambda b: setattr(ctl.options, "where", b.property("where")))
 
+        # Each number widget and the request field it shows (tests/gui/test_fields_gui.py checks them).
+        self.bounds = {
+            "steps": Bound(SPECS["steps"], none_text="model default"),
+            "skip": Bound(SPECS["skip"], per_unit=100),
+        }
+        self.steps = spin_box(self.bounds["steps"])
+        self.steps.valueChanged.connect(lambda v: self._set("steps", self.bounds["steps"].from_widget(v)))
+        self.skip = slider(self.bounds["skip"])
+        self.skip_value = QLabel(f"{ctl.options.skip:.2f}")
+        self.skip.valueChanged.connect(lambda v: self._set("skip", self.bounds["skip"].from_widget(v)))
+        skip_row = QHBoxLayout()
+        skip_row.addWidget(self.skip, 1)
+        skip_row.addWidget(self.skip_value)
+        numbers = QFormLayout()
+        numbers.setContentsMargins(0, 0, 0, 0)
+        numbers.addRow("Steps", self.steps)
+        numbers.addRow("Skip", skip_row)
+        self.steps.setValue(self.bounds["steps"].to_widget(ctl.options.steps))
+        self.skip.setValue(self.bounds["skip"].to_widget(ctl.options.skip))
+
         self.apply = QPushButton(qta.icon("mdi6.auto-fix"), " Apply edit")
         self.apply.setMinimumHeight(32)
         self.apply.clicked.connect(lambda: ctl.apply(new_session=True))
@@ -124,6 +145,7 @@ class LeditsPanel(QWidget):
         inner.addLayout(self.rows_box)
         inner.addWidget(add)
         inner.addLayout(where)
+        inner.addLayout(numbers)
         inner.addWidget(hint)
         inner.addStretch(1)
         self.options_scroll = options_scroll(options)
@@ -154,6 +176,12 @@ class LeditsPanel(QWidget):
     def set_vocabulary(self, words: object) -> None:
         self.words = list(words) if isinstance(words, list) else None
         self._rebuild()
+
+    def _set(self, name: str, value: object) -> None:
+        setattr(self.ctl.options, name, value)
+        if name == "skip":
+            self.skip_value.setText(f"{self.ctl.options.skip:.2f}")
+        self.ctl.schedule_rerun()
 
     def _first_word(self) -> str:
         return self.words[0] if self.words else ""

@@ -1,5 +1,6 @@
 """The SDEdit panel: model, strength (faithful ... realistic), steps, seed with lock, variations,
-prompts, where to apply; Generate and Cancel always visible; variation stepping after a run."""
+prompts, where to apply; Generate and Cancel always visible; variation stepping after a run; the Live toggle
+and Apply. The number widgets take their range, default and tooltip from SDEditRequest's fields."""
 
 from __future__ import annotations
 
@@ -15,15 +16,15 @@ from PyQt6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
-    QSlider,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from noisebrush.gui.engines import ModelChoice
-from noisebrush.gui.generation import SDEditController
+from noisebrush.gui.generation import SPECS, SDEditController
+from noisebrush.gui.live import LiveController
+from noisebrush.gui.panels.fields import Bound, slider, spin_box
 from noisebrush.gui.panels.scroll import options_scroll
 
 WHERE_LABELS = (
@@ -34,9 +35,19 @@ WHERE_LABELS = (
 
 
 class SDEditPanel(QWidget):
-    def __init__(self, ctl: SDEditController, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, ctl: SDEditController, live: LiveController | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.ctl = ctl
+        self.live = live
+        # Each number widget and the request field it shows (tests/gui/test_fields_gui.py checks them).
+        self.bounds = {
+            "strength": Bound(SPECS["strength"], per_unit=100),
+            "steps": Bound(SPECS["steps"], none_text="model default"),
+            "seed": Bound(SPECS["seed"]),
+            "variations": Bound(SPECS["variations"]),
+        }
         self.models: list[ModelChoice] = []
         form = QFormLayout()
         form.setContentsMargins(0, 0, 0, 0)
@@ -45,10 +56,9 @@ class SDEditPanel(QWidget):
         self.model.currentIndexChanged.connect(self._model_picked)
         form.addRow("Model", self.model)
 
-        self.strength = QSlider(Qt.Orientation.Horizontal)
-        self.strength.setRange(0, 100)
-        self.strength.setToolTip("SDEdit strength t0: low keeps your strokes, high makes it realistic")
-        self.strength.valueChanged.connect(lambda v: ctl.set_options(strength=v / 100))
+        b = self.bounds
+        self.strength = slider(b["strength"])
+        self.strength.valueChanged.connect(lambda v: ctl.set_options(strength=b["strength"].from_widget(v)))
         self.strength_value = QLabel()
         ends = QHBoxLayout()
         faithful, realistic = QLabel("faithful"), QLabel("realistic")
@@ -65,14 +75,11 @@ class SDEditPanel(QWidget):
         strength_box.addLayout(ends)
         form.addRow("Strength", strength_box)
 
-        self.steps = QSpinBox()
-        self.steps.setRange(0, 1000)
-        self.steps.setSpecialValueText("model default")
-        self.steps.valueChanged.connect(lambda v: ctl.set_options(steps=v or None))
+        self.steps = spin_box(b["steps"])
+        self.steps.valueChanged.connect(lambda v: ctl.set_options(steps=b["steps"].from_widget(v)))
         form.addRow("Steps", self.steps)
 
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed = spin_box(b["seed"])
         self.seed.valueChanged.connect(lambda v: ctl.set_options(seed=v))
         self.seed_lock = QToolButton()
         self.seed_lock.setCheckable(True)
@@ -83,8 +90,7 @@ class SDEditPanel(QWidget):
         seed_row.addWidget(self.seed_lock)
         form.addRow("Seed", seed_row)
 
-        self.variations = QSpinBox()
-        self.variations.setRange(1, 16)
+        self.variations = spin_box(b["variations"])
         self.variations.valueChanged.connect(lambda v: ctl.set_options(variations=v))
         form.addRow("Variations", self.variations)
 
@@ -119,6 +125,28 @@ class SDEditPanel(QWidget):
         buttons.addWidget(self.generate, 2)
         buttons.addWidget(self.cancel, 1)
 
+        self.live_toggle = QPushButton(qta.icon("mdi6.motion-play-outline"), " Live")
+        self.live_toggle.setCheckable(True)
+        # The dark theme draws a checked button much like an unchecked one: Live must be seen to be on.
+        self.live_toggle.setStyleSheet(
+            "QPushButton:checked { background-color: palette(highlight); color: palette(highlighted-text); }"
+        )
+        self.live_toggle.setToolTip(
+            "Live mode (Ctrl+L): each stroke, fill or slider move re-runs SDEdit of the selection (or the "
+            "canvas) with this seed; the result shows over the canvas until you apply it"
+        )
+        self.apply = QPushButton(qta.icon("mdi6.check-bold"), " Apply")
+        self.apply.setToolTip("Add the result on show as a new layer (Enter)")
+        live_row = QHBoxLayout()
+        live_row.addWidget(self.live_toggle, 2)
+        live_row.addWidget(self.apply, 1)
+        if live is not None:
+            self.live_toggle.toggled.connect(live.set_enabled)
+            live.enabled_changed.connect(self._live)
+            self.apply.clicked.connect(lambda: live.apply())
+            live.history.overlay_changed.connect(lambda e: self.apply.setEnabled(e is not None))
+        self.apply.setEnabled(False)
+
         self.prev_var = QToolButton()
         self.prev_var.setIcon(qta.icon("mdi6.chevron-left"))
         self.prev_var.clicked.connect(lambda: ctl.step_variation(-1))
@@ -148,6 +176,7 @@ class SDEditPanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.options_scroll, 1)
+        lay.addLayout(live_row)
         lay.addLayout(buttons)
 
         ctl.options_changed.connect(self._sync)
@@ -195,22 +224,33 @@ class SDEditPanel(QWidget):
     def _sync(self) -> None:
         o = self.ctl.options
         for w, v in (
-            (self.strength, round(o.strength * 100)),
-            (self.steps, o.steps or 0),
-            (self.seed, o.seed),
-            (self.variations, o.variations),
+            (self.strength, self.bounds["strength"].to_widget(o.strength)),
+            (self.steps, self.bounds["steps"].to_widget(o.steps)),
+            (self.seed, self.bounds["seed"].to_widget(o.seed)),
+            (self.variations, self.bounds["variations"].to_widget(o.variations)),
         ):
             if w.value() != v:
                 w.blockSignals(True)
                 w.setValue(v)
                 w.blockSignals(False)
         self.strength_value.setText(f"{o.strength:.2f}")
+        i = self.model.findData(o.model)
+        if i >= 0 and i != self.model.currentIndex():
+            self.model.blockSignals(True)
+            self.model.setCurrentIndex(i)
+            self.model.blockSignals(False)
         self.seed_lock.blockSignals(True)
         self.seed_lock.setChecked(o.seed_locked)
         self.seed_lock.blockSignals(False)
         self.seed_lock.setIcon(qta.icon("mdi6.lock" if o.seed_locked else "mdi6.lock-open-variant-outline"))
         for b in self.where_group.buttons():
             b.setChecked(b.property("where") == o.where)
+
+    def _live(self, on: bool) -> None:
+        self.live_toggle.blockSignals(True)
+        self.live_toggle.setChecked(on)
+        self.live_toggle.blockSignals(False)
+        self.live_toggle.setText(" Live: on" if on else " Live")
 
     def _running(self, running: bool) -> None:
         self.generate.setEnabled(not running)
