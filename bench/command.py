@@ -14,11 +14,15 @@ if TYPE_CHECKING:  # the cases import torch; the parser must not
 
 
 def all_cases() -> dict[str, Case]:
+    from noisebrush.bench.batch import CASES as BATCH_CASES
+    from noisebrush.bench.canvas import CASES as CANVAS_CASES
     from noisebrush.bench.jobs import CASES as JOB_CASES
     from noisebrush.bench.ledits import CASES as LEDITS_CASES
+    from noisebrush.bench.live import CASES as LIVE_CASES
+    from noisebrush.bench.models import CASES as MODEL_CASES
     from noisebrush.bench.sdedit import CASES
 
-    return {**CASES, **JOB_CASES, **LEDITS_CASES}
+    return {**CASES, **JOB_CASES, **LEDITS_CASES, **MODEL_CASES, **LIVE_CASES, **CANVAS_CASES, **BATCH_CASES}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="measure speed and memory against diffusers and the engine's targets",
         description="Runs benchmark cases side by side (ours and the peer alternately, medians of per-pair "
         "ratios) and prints a table. Cases: overhead, diffusers, selection, previews, memory, big-canvas, "
-        "cancel, server-peak, queue-memory, ledits, ledits-large. Stand-in models are built once under ~/.cache/noisebrush/bench.",
+        "cancel, server-peak, queue-memory, ledits, ledits-large, taesd-preview, lcm-edit, live, canvas-256, canvas-768, canvas-2048, canvas-selection, batch-ray, batch-noise. Stand-in models are built once under ~/.cache/noisebrush/bench.",
     )
     p.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all); see --list")
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (minutes on a CPU)")

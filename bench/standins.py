@@ -443,3 +443,126 @@ def export_single_file(folder: Path, out: Path) -> Path:
     else:
         torch.save({"state_dict": state}, out)
     return out
+
+
+# -- LoRA files (kohya/A1111 and diffusers/peft key layouts) -----------------------------------------
+_LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "q_proj", "k_proj", "v_proj", "out_proj")
+
+
+def _lora_layers(model: torch.nn.Module) -> list[tuple[str, torch.nn.Linear]]:
+    """The attention projections LoRA trainers adapt by default (kohya's and diffusers' own scripts)."""
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.Linear) and name.endswith(_LORA_TARGETS)
+    ]
+
+
+def tiny_lora(
+    out: Path,
+    base: Path,
+    layout: str = "kohya",
+    seed: int = 0,
+    rank: int = 4,
+    scale: float = 0.5,
+    text_encoder: bool = True,
+) -> Path:
+    """A random LoRA `.safetensors` for the diffusers folder `base` (tiny_sd or tiny_sdxl), in the key layout of
+    kohya's sd-scripts (what A1111 and Civitai files use: `lora_unet_*.lora_down.weight`, `.alpha`) or of
+    diffusers/peft (`unet.*.lora_A.weight`). `scale` sets the size of the change at weight 1."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextModel
+
+    if layout not in ("kohya", "diffusers"):
+        raise ValueError(f"layout must be kohya or diffusers, got {layout!r}")
+    parts: list[tuple[str, str, torch.nn.Module]] = [
+        ("lora_unet", "unet", UNet2DConditionModel.from_pretrained(base / "unet"))
+    ]
+    sdxl = (base / "text_encoder_2").is_dir()
+    if text_encoder:
+        parts.append(
+            (
+                "lora_te1" if sdxl else "lora_te",
+                "text_encoder",
+                CLIPTextModel.from_pretrained(base / "text_encoder"),
+            )
+        )
+        if sdxl:
+            from transformers import CLIPTextModelWithProjection
+
+            te2 = CLIPTextModelWithProjection.from_pretrained(base / "text_encoder_2")
+            parts.append(("lora_te2", "text_encoder_2", te2))
+    gen = torch.Generator().manual_seed(seed)
+    state: dict[str, torch.Tensor] = {}
+    for kohya_root, diffusers_root, model in parts:
+        for name, layer in _lora_layers(model):
+            down = torch.randn(rank, layer.in_features, generator=gen) / layer.in_features**0.5
+            up = torch.randn(layer.out_features, rank, generator=gen) * scale
+            if layout == "kohya":
+                # kohya names text encoder layers from `text_model.`; transformers >= 5.6 builds CLIPTextModel flat
+                if diffusers_root != "unet" and not name.startswith("text_model."):
+                    name = "text_model." + name
+                key = f"{kohya_root}_{name.replace('.', '_')}"
+                state[f"{key}.lora_down.weight"] = down
+                state[f"{key}.lora_up.weight"] = up
+                state[f"{key}.alpha"] = torch.tensor(float(rank))
+            else:
+                state[f"{diffusers_root}.{name}.lora_A.weight"] = down
+                state[f"{diffusers_root}.{name}.lora_B.weight"] = up
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out))
+    return out
+
+
+# -- tiny autoencoders (TAESD) and ControlNets ------------------------------------------------------
+def tiny_taesd(out: Path, seed: int = 0, size: str = "tiny", latent_channels: int = 4) -> Path:
+    """A random `AutoencoderTiny`: "real" is TAESD's own architecture (diffusers' defaults, 8x upsampling,
+    about 1.2 M parameters per half); "tiny" upsamples 2x, as tiny_sd's VAE does. A folder (config.json and
+    weights, as madebyollin/taesd ships) unless `out` ends in .safetensors (diffusers' keys, one file)."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    if size == "real":
+        model = AutoencoderTiny(latent_channels=latent_channels)
+    else:
+        model = AutoencoderTiny(
+            encoder_block_out_channels=(16, 16),
+            decoder_block_out_channels=(16, 16),
+            num_encoder_blocks=(1, 1),
+            num_decoder_blocks=(1, 1),
+            latent_channels=latent_channels,
+        )
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
+    else:
+        model.save_pretrained(out)
+    return out
+
+
+def tiny_controlnet(out: Path, base: Path, seed: int = 0) -> Path:
+    """A random ControlNet for the diffusers folder `base` (its UNet's shape, as `ControlNetModel.from_unet`
+    makes it), with its zero convolutions randomised so that it steers. A diffusers folder, or one
+    .safetensors in diffusers' keys when `out` ends so."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(base / "unet")
+    torch.manual_seed(seed)
+    net = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if "zero_conv" in name or "controlnet_down_blocks" in name or "controlnet_mid_block" in name:
+                p.normal_(0.0, 0.05)
+            elif "conv_out" in name and "cond_embedding" in name:
+                p.normal_(0.0, 0.05)
+    if out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out))
+    else:
+        net.save_pretrained(out)
+    return out

@@ -499,3 +499,28 @@ def test_help_and_argument_errors_answer_without_loading_torch(argv: list[str]) 
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "loaded:", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    "size, extra, message",
+    [
+        ((32, 32), [], "a control image needs ControlNet weights"),
+        ((16, 24), ["--controlnet", "cn"], "control image is 24x16 but the guide is 32x32"),
+    ],
+)
+def test_a_control_image_is_checked_before_any_model_loads(tmp_path, capsys, size, extra, message):
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "guide.png")
+    Image.fromarray(np.zeros((*size, 3), np.uint8)).save(tmp_path / "edges.png")
+    code = main(
+        [
+            "edit",
+            str(tmp_path / "guide.png"),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--control-image",
+            str(tmp_path / "edges.png"),
+            *extra,
+        ]
+    )
+    assert code == 2 and message in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "out.png").exists()

@@ -157,3 +157,53 @@ def test_batched_sdedit_matches_one_engine_call_per_guide(tmp_path: Path, repeat
 def test_repeats_out_of_range_are_refused_with_what_is_allowed(repeats: int) -> None:
     with pytest.raises(BadInput, match=f"repeats must be between 1 and 100, got {repeats}"):
         ev.evaluate(ev.EvalConfig(repeats=repeats), engine=object())
+
+
+# ---------------------------------------------------------------- SDEdit at canvas size (issue 17)
+
+
+def test_band_energy_is_zero_for_flat_images_and_grows_with_a_patchwork() -> None:
+    from noisebrush.core.lab.evaluate_canvas import band_energy
+
+    flat = np.full((128, 128, 3), 120, np.uint8)
+    assert band_energy([flat]) == pytest.approx(0.0, abs=1e-9)
+    smooth = flat.copy()
+    smooth[64:] = 200  # one horizon: energy only along one edge
+    patch = flat.copy()
+    for y in range(0, 128, 16):  # stacked bands of a 64 px prior's scale
+        patch[y : y + 8] = 200
+    assert 0 < band_energy([smooth]) < band_energy([patch])
+
+
+def test_native_tiles_cover_the_image_at_the_native_size() -> None:
+    from noisebrush.core.lab.evaluate_canvas import native_tiles
+
+    image = np.arange(100 * 150 * 3, dtype=np.uint32).reshape(100, 150, 3).astype(np.uint8)
+    tiles = native_tiles(image, 64)
+    assert len(tiles) == 2 * 3 and all(t.shape == (64, 64, 3) for t in tiles)
+    assert native_tiles(image[:64, :64], 64)[0] is not None and len(native_tiles(image[:64, :64], 64)) == 1
+
+
+def test_canvas_protocol_runs_and_an_echo_engine_matches_the_native_run(tiny_classifier: Path) -> None:
+    from noisebrush.core.lab.eval_config import CanvasEvalConfig
+    from noisebrush.core.lab.evaluate_canvas import evaluate_canvas, side_by_side, to_markdown
+
+    config = CanvasEvalConfig(
+        sizes=(64,), native=32, guides=3, reference=4, strengths=(0.5,), classifier=str(tiny_classifier)
+    )
+    report = evaluate_canvas(config, EchoEngine())
+    plans = [(r.size, r.plan) for r in report.rows]
+    assert plans == [(32, "native"), (64, "single"), (64, "two-stage")]
+    for row in report.rows:
+        assert row.l2_native == pytest.approx(0.0, abs=1e-6)  # the guide itself, at any scale
+    table = to_markdown(report)
+    assert "| 64 | 0.5 | two-stage |" in table and "band ratio" in table
+    assert side_by_side(report, tiny_classifier.parent / "s.png", 64)
+
+
+def test_canvas_flags_belong_to_the_canvas_protocol(tmp_path: Path) -> None:
+    from noisebrush.core.cli.main import main
+
+    for argv in (["eval", "--work-size", "64"], ["eval", "--canvas", "256", "--unconditional", "3"]):
+        assert main(argv) == 2
+    assert main(["eval", "--canvas", "256,x"]) == 2

@@ -69,8 +69,8 @@ def test_native_size_comes_from_the_prior(ddpm_model, sd_model, sdxl_model):
     assert native_size(ddpm_model, {"work_size": 64}) == 64  # noisebrush.json wins
     from noisebrush.core.engine.sources import model_settings, resolve_model
 
-    # The bundled prior turns the plan off by default (its noisebrush.json; docs/BENCH.md says why).
-    assert native_size(resolve_model("default"), model_settings(resolve_model("default"))) == 0
+    # The bundled prior composes at 128 px, the size of its training crops (docs/eval-canvas.md says why).
+    assert native_size(resolve_model("default"), model_settings(resolve_model("default"))) == 128
 
 
 def test_region_well_above_native_is_composed_small_then_refined_full(engine, ddpm_model, guide, box_mask):

@@ -25,6 +25,8 @@ _SDEDIT_ONLY = (
     "repeats",
 )
 _LEDITS_ONLY = ("images", "concepts", "scale", "threshold", "warmup", "skip", "momentum")
+_CANVAS_TOO = ("guides", "reference", "strengths")  # SDEdit protocol flags the canvas protocol takes too
+_CANVAS_ONLY = ("work_size", "refine_strength")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -79,6 +81,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"K: SDEdit's noise-and-denoise cycles per guide; SDEdit's official code uses 3 (default {d.repeats})",
     )
 
+    c = p.add_argument_group("SDEdit at canvas size (--canvas)")
+    c.add_argument(
+        "--canvas",
+        metavar="SIZES",
+        help="held-out scenes at these sizes, comma-separated (e.g. 256,512): one stage beside the two-stage "
+        "plan, against a native --size run (KID, band energy, false concepts, L2 at the native scale)",
+    )
+    c.add_argument(
+        "--work-size", type=int, help="the two-stage plan's composition size (default: the model's own plan)"
+    )
+    c.add_argument("--refine-strength", type=float, help="t0 of the refine stage (default: the model's)")
+
     g = p.add_argument_group("LEDITS edit effect (--ledits)")
     g.add_argument(
         "--ledits", action="store_true", help="evaluate LEDITS' add/remove edits instead of SDEdit"
@@ -101,11 +115,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    mine, others = (_LEDITS_ONLY, _SDEDIT_ONLY) if args.ledits else (_SDEDIT_ONLY, _LEDITS_ONLY)
-    stray = [f"--{name.replace('_', '-')}" for name in others if getattr(args, name) is not None]
+    if args.canvas is not None and args.ledits:
+        raise BadInput("--canvas and --ledits are two protocols; give one")
+    _, others = (_LEDITS_ONLY, _SDEDIT_ONLY) if args.ledits else (_SDEDIT_ONLY, _LEDITS_ONLY)
+    if args.canvas is not None:
+        others = _LEDITS_ONLY + tuple(n for n in _SDEDIT_ONLY if n not in _CANVAS_TOO)
+    else:
+        others = others + _CANVAS_ONLY
+    stray = [name for name in others if getattr(args, name) is not None]
     if stray:
-        protocol = "SDEdit protocol (without --ledits)" if args.ledits else "LEDITS evaluation (--ledits)"
-        raise BadInput(f"{', '.join(stray)} belong(s) to the {protocol}; drop them or switch protocol")
+        first = stray[0]
+        protocol = (
+            "SDEdit at canvas size (--canvas)"
+            if first in _CANVAS_ONLY
+            else "LEDITS evaluation (--ledits)"
+            if first in _LEDITS_ONLY
+            else "SDEdit protocol (without --ledits or --canvas)"
+        )
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in stray)
+        raise BadInput(f"{flags} belong(s) to the {protocol}; drop them or switch protocol")
     for flag in ("size", "steps", "guides", "reference", "images", "batch", "repeats"):
         value = getattr(args, flag)
         if value is not None and value < 1:
@@ -120,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if args.canvas is not None:
+        return run_canvas(args)
     return run_ledits(args) if args.ledits else run_sdedit(args)
 
 
@@ -196,4 +226,44 @@ def run_ledits(args: argparse.Namespace) -> int:
     if args.out:
         write_report(report, args.out)
         print(f"wrote {args.out / 'report.md'}")
+    return 0
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """Canvas sizes such as '256,512', each at least 8 pixels."""
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(v >= 8 for v in values):
+        raise BadInput(
+            f"--canvas must be comma-separated sizes of 8 pixels or more, e.g. '256,512'; got {text!r}"
+        )
+    return values
+
+
+def run_canvas(args: argparse.Namespace) -> int:
+    from noisebrush.core.lab.eval_config import CanvasEvalConfig
+    from noisebrush.core.lab.evaluate_canvas import evaluate_canvas, to_markdown, write_canvas_report
+
+    given = _given(args, _CANVAS_TOO + _CANVAS_ONLY)
+    if "strengths" in given:
+        given["strengths"] = parse_strengths(given["strengths"])
+    names = ("model", "steps", "seed", "device", "classifier")
+    config = CanvasEvalConfig(
+        **{n: getattr(args, n) for n in names}, sizes=parse_sizes(args.canvas), native=args.size, **given
+    )
+    config.validate()
+    bar = tqdm(desc="eval --canvas", unit="img")
+
+    def progress(what: str, done: int) -> None:
+        bar.set_postfix_str(what)
+        bar.update(done)
+
+    report = evaluate_canvas(config, None, progress)
+    bar.close()
+    print(to_markdown(report))
+    if args.out:
+        write_canvas_report(report, args.out)
+        print(f"wrote {args.out / 'report-canvas.md'}")
     return 0

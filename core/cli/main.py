@@ -18,7 +18,7 @@ from noisebrush.core.errors import BadInput, Cancelled
 from noisebrush.core.version import version
 
 # Subcommands that live beside this module, one file each; each exposes add_parser(subparsers).
-_COMMAND_MODULES = ("ledits", "train", "evaluate", "serve")
+_COMMAND_MODULES = ("ledits", "batch", "train", "evaluate", "serve")
 # Surfaces above the engine (the desktop app's `studio`, the benchmarks' `bench`) add their commands
 # through these entry points (pyproject.toml), so the command line never imports them by name.
 COMMANDS_GROUP = "noisebrush.commands"
@@ -54,6 +54,12 @@ def _add_edit(sub: Any) -> None:
     )
     p.add_argument("--mask", type=Path, help=MASK_HELP)
     fields = add_request_options(p, SDEditRequest)
+    p.add_argument(
+        "--control-image",
+        type=Path,
+        metavar="FILE",
+        help="the ControlNet's control image, the guide's size (default: made from the guide by --control-map)",
+    )
     p.add_argument("--previews", type=Path, metavar="DIR", help=PREVIEWS_HELP)
     p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)
     p.set_defaults(func=_edit, fields=fields)

@@ -20,20 +20,33 @@ PREVIEWS_HELP = "write one preview PNG per step into DIR"
 def add_request_options(p: argparse.ArgumentParser, cls: type, skip: Iterable[str] = ()) -> list[str]:
     """One option per declared field of `cls` (those marked `cli`), in declaration order; returns the
     field names added, for `request_fields`."""
-    hints = typing.get_type_hints(cls)
     added = []
     for spec in specs(cls).values():
         if not spec.cli or spec.name in skip:
             continue
-        kind = _scalar(hints[spec.name])
+        kind = _scalar(spec.type)
         if kind is bool:
             p.add_argument(spec.flag, action="store_true", help=spec.help)
+        elif typing.get_origin(kind) is tuple:
+            # A `tuple[Item, ...]` field takes one flag per item, repeated (`--lora A --lora B` fills `loras`);
+            # an item type with a `parse` classmethod reads its own text form.
+            item = typing.get_args(kind)[0]
+            p.add_argument(
+                spec.flag.removesuffix("s"),
+                spec.flag,
+                dest=spec.name,
+                action=_AppendItem,
+                type=_item_parser(item),
+                default=spec.default,
+                metavar=spec.metavar,
+                help=spec.help,
+            )
         else:
             p.add_argument(
                 spec.flag,
                 type=kind,
                 default=spec.default,
-                metavar=spec.metavar,
+                metavar=spec.metavar or (None if spec.choices else _METAVARS.get(kind)),
                 choices=spec.choices,
                 help=_help(spec),
             )
@@ -44,6 +57,31 @@ def add_request_options(p: argparse.ArgumentParser, cls: type, skip: Iterable[st
 def request_fields(args: argparse.Namespace, names: Iterable[str]) -> dict[str, Any]:
     """The parsed values of the options `add_request_options` added, as request keyword arguments."""
     return {name: getattr(args, name) for name in names}
+
+
+class _AppendItem(argparse.Action):
+    """argparse's append for a tuple-valued field: each use adds one item to a new tuple."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any, option: Any = None) -> None:
+        setattr(namespace, self.dest, (*getattr(namespace, self.dest, ()), values))
+
+
+def _item_parser(item: Any) -> Any:
+    parse = getattr(item, "parse", None)
+    if parse is None:
+        return item
+
+    def parser(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parser.__name__ = item.__name__
+    return parser
+
+
+_METAVARS = {int: "N", float: "X", str: "TEXT"}
 
 
 def _scalar(tp: Any) -> Any:

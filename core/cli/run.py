@@ -126,8 +126,9 @@ def progress_bar(
 def run_edit(args: argparse.Namespace) -> int:
     targets = output_paths(args.guides, args.output, args.variations)
     images, masks = load_inputs(args.guides, args.mask)
+    control = None if args.control_image is None else load_image(args.control_image, "control image")
     requests = [
-        SDEditRequest(guide=img, mask=mask, **request_fields(args, args.fields))
+        SDEditRequest(guide=img, mask=mask, control=control, **request_fields(args, args.fields))
         for img, mask in zip(images, masks, strict=True)
     ]
     for r in requests:

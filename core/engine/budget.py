@@ -30,6 +30,11 @@ BYTES_PER_PIXEL_CHANNEL = 50.0  # per pixel per channel of the first block, per 
 CANVAS_BYTES_PER_PIXEL = 600.0  # per pixel whatever the rows: the model-space guide, noise, mask and result
 RUNTIME_BYTES = 500 * 2**20  # Python, torch and the server before any weights
 VAE_TILE_PIXELS = 512 * 512  # diffusers' tiled VAE decodes tiles of its sample size (512 for SD 1.x)
+MIN_TILE = 128  # pixels: smaller MultiDiffusion windows spend most of their cells on overlap
+# A tiled run (core/engine/tiles.py) keeps only the sampler's canvas-sized tensors besides one window's maps:
+# a 1024x1024 full edit of the bundled prior in 256 px windows grew 304 MB over a 64 px run, about 190 bytes
+# per pixel after the window's own maps (docs/eval-canvas.md); the estimate leans high.
+TILED_CANVAS_BYTES_PER_PIXEL = 300.0
 # A single checkpoint file carries no config to read: assume the Stable Diffusion 1.x layout.
 _SD_SHAPE = {"unet_channels": 320, "unet_levels": 4, "vae_channels": 128, "vae_factor": 8}
 
@@ -84,15 +89,18 @@ class Footprint:
     takes_text: bool
     default_guidance: float
 
-    def peak(self, h: int, w: int, rows: int, tiled: bool = False) -> int:
+    def peak(self, h: int, w: int, rows: int, tiled: bool = False, tile: int = 0) -> int:
         """Estimated peak RSS of a run working on an h x w region with `rows` denoiser rows; `tiled`: the VAE
-        decodes in tiles (low_memory), so its maps stop growing past one tile."""
+        decodes in tiles (low_memory), so its maps stop growing past one tile; `tile`: the denoiser runs in
+        MultiDiffusion windows of this side in pixels (core/engine/tiles.py; the VAE is then tiled too)."""
         hp, wp = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
-        cells = hp * wp / self.vae_factor**2
+        cells = (min(tile, hp) * min(tile, wp) if tile else hp * wp) / self.vae_factor**2
         unet = BYTES_PER_PIXEL_CHANNEL * self.unet_channels * cells * rows
+        tiled = tiled or bool(tile)
         vae_pixels = min(hp * wp, VAE_TILE_PIXELS) if tiled else hp * wp
         vae = BYTES_PER_PIXEL_CHANNEL * self.vae_channels * vae_pixels
-        return int(RUNTIME_BYTES + self.weights + unet + vae + CANVAS_BYTES_PER_PIXEL * hp * wp)
+        canvas = (TILED_CANVAS_BYTES_PER_PIXEL if tile else CANVAS_BYTES_PER_PIXEL) * hp * wp
+        return int(RUNTIME_BYTES + self.weights + unet + vae + canvas)
 
     def largest_side(self, budget: int, rows: int) -> int:
         """The side of the largest square region that fits `budget`, a multiple of the model's multiple."""
@@ -104,6 +112,32 @@ class Footprint:
         if room <= 0:
             return 0
         return int(math.sqrt(room / per_pixel)) // self.multiple * self.multiple
+
+    def smallest_tile(self) -> int:
+        """The smallest MultiDiffusion window in pixels: MIN_TILE, at least two of the model's size multiples."""
+        return max(MIN_TILE, 2 * self.multiple) // self.multiple * self.multiple
+
+    def largest_tile(self, h: int, w: int, budget: int, rows: int) -> int:
+        """The side of the largest window (a multiple of the model's multiple) with which a run on an h x w
+        region fits `budget`; 0 when not even the smallest does."""
+        lo, hi = self.smallest_tile(), max(h, w) // self.multiple * self.multiple
+        if hi < lo or self.peak(h, w, rows, tile=lo) > budget:
+            return 0
+        while hi > lo:  # peak grows with the tile: bisect on multiples
+            mid = (lo + hi + self.multiple) // (2 * self.multiple) * self.multiple
+            lo, hi = (mid, hi) if self.peak(h, w, rows, tile=mid) <= budget else (lo, mid - self.multiple)
+        return lo
+
+    def largest_tiled_side(self, budget: int, rows: int) -> int:
+        """The side of the largest square region a tiled run fits in `budget` (its smallest windows)."""
+        tile = self.smallest_tile()
+        vae_side = -(-math.isqrt(VAE_TILE_PIXELS) // self.multiple) * self.multiple
+        big = max(tile, vae_side)  # a region where a tiled VAE has reached its peak
+        fixed = self.peak(big, big, rows, tile=tile) - TILED_CANVAS_BYTES_PER_PIXEL * big * big
+        room = budget - fixed
+        if room <= 0:
+            return 0
+        return int(math.sqrt(room / TILED_CANVAS_BYTES_PER_PIXEL)) // self.multiple * self.multiple
 
 
 def footprint(path: Path, settings: dict) -> Footprint:
@@ -182,11 +216,13 @@ def sdedit_needs(req: SDEditRequest, fp: Footprint, path: Path, settings: dict) 
     plan = stages(
         (h, w), req.strength, native_size(path, settings), req.work_size, req.refine_strength, settings
     )
-    full = fp.peak(h, w, n, tiled=req.low_memory)
+    # A full-size stage over the budget runs in MultiDiffusion windows (tile_side): its least need is that.
+    full = min(fp.peak(h, w, n, tiled=req.low_memory), fp.peak(h, w, n, tile=fp.smallest_tile()))
     if plan[0].name == "denoise":
         return full, None
     sh, sw = plan[0].size
-    compose = fp.peak(sh, sw, n, tiled=req.low_memory) + int(CANVAS_BYTES_PER_PIXEL * h * w)
+    # the composition keeps only a tiled run's kind of canvas-sized data (guide, mask, upscaled result)
+    compose = fp.peak(sh, sw, n, tiled=req.low_memory) + int(TILED_CANVAS_BYTES_PER_PIXEL * h * w)
     return compose, (max(full, compose) if len(plan) > 1 else None)
 
 
@@ -204,6 +240,26 @@ def refine_fits(req: SDEditRequest, budget: int | None) -> bool:
         return True
     _, refine = sdedit_needs(req, fp, path, settings)
     return refine is None or refine <= budget
+
+
+def tile_side(req: SDEditRequest, budget: int | None) -> int:
+    """The side in pixels of the MultiDiffusion windows the full-size stage runs in to fit `budget`
+    (core/engine/tiles.py); 0 when it fits whole (or without a limit, or on a GPU, which this does not size)."""
+    if not budget or req.device.startswith("cuda"):
+        return 0
+    from noisebrush.core.engine.sources import model_settings, resolve_model
+
+    try:
+        path = resolve_model(req.model)
+        settings = model_settings(path)
+        fp = footprint(path, settings)
+    except (BadInput, OSError, ValueError):
+        return 0
+    h, w = work_size(req, fp, settings)
+    n = rows(req, fp)
+    if fp.peak(h, w, n, tiled=req.low_memory) <= budget:
+        return 0
+    return fp.largest_tile(h, w, budget, n)
 
 
 def check(req: SDEditRequest | LeditsRequest, budget: int | None) -> None:
@@ -228,7 +284,7 @@ def check(req: SDEditRequest | LeditsRequest, budget: int | None) -> None:
         need = fp.peak(h, w, n)
     if need <= budget:
         return
-    side = fp.largest_side(budget, n)
+    side = fp.largest_tiled_side(budget, n) if isinstance(req, SDEditRequest) else fp.largest_side(budget, n)
     what = "an edit" if isinstance(req, SDEditRequest) else "a LEDITS edit"
     fits = (
         f"this model can take up to {side}x{side} here, or select a smaller region"

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from noisebrush.core.engine import budget
+from noisebrush.core.engine import addons, budget, previews
 from noisebrush.core.engine.images import flatten
 from noisebrush.core.engine.ledits import InversionCache, ledits
 from noisebrush.core.engine.loading import compile_prior, load_prior
-from noisebrush.core.engine.masks import Box, composite, feather, model_mask, pad_to_multiple, paste, work_box
+from noisebrush.core.engine.masks import Box, feather, mix, model_mask, pad_to_multiple, paste, work_box
 from noisebrush.core.engine.plan import Stage, stages
-from noisebrush.core.engine.priors import Prior, to_uint8
+from noisebrush.core.engine.priors import Prior
 from noisebrush.core.engine.progress import Progress, ProgressCallback, StopCheck, stop_checker
+from noisebrush.core.engine.reporting import step_reporter
 from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
-from noisebrush.core.engine.samplers import Step, sdedit_ve, sdedit_vp, start_index, ve_sigmas
+from noisebrush.core.engine.samplers import sdedit_ve, sdedit_vp, start_index, ve_sigmas
 from noisebrush.core.engine.sources import (
     check_steps,
     model_concept_scale,
@@ -28,6 +28,8 @@ from noisebrush.core.engine.sources import (
     resolve_model,
     schedule_steps,
 )
+from noisebrush.core.engine.tensors import resized, resized_mask, to_uint8, to_unit
+from noisebrush.core.engine.tiles import tiled
 from noisebrush.core.errors import BadInput
 
 
@@ -47,9 +49,12 @@ def pick_device(name: str) -> tuple[torch.device, torch.dtype]:
 class Engine:
     """Runs requests one at a time, keeping the most recently used priors loaded."""
 
-    def __init__(self, max_priors: int = 1, compile: bool = False, memory_budget: int | None = None) -> None:
+    def __init__(
+        self, max_priors: int = 1, compile: bool = False, memory_budget: int | None = None, tile: int = 0
+    ) -> None:
         # Bytes a run may peak at (core/engine/budget.py); None: a share of the memory available now; 0: no limit.
         self.memory_budget = budget.default_budget() if memory_budget is None else memory_budget
+        self.tile = tile  # MultiDiffusion window side in pixels for every run (0: as the budget needs)
         self._priors: OrderedDict[tuple[str, str, torch.dtype], Prior] = OrderedDict()
         self._max = max_priors
         self._compile = compile  # opt-in torch.compile of the denoiser: slow first run, faster steps after
@@ -68,6 +73,7 @@ class Engine:
             while len(self._priors) >= self._max:
                 self._priors.popitem(last=False)
             prior = _load(path, dev, dtype)
+            previews.attach(prior)  # TAESD previews when the models folder has one for this family
             if self._compile:
                 compile_prior(prior)
             self._priors[key] = prior
@@ -105,11 +111,15 @@ class Engine:
         # A plan whose full-size refine stage would pass the budget returns the upscaled composition instead
         # of refusing: the composition is the edit, the refine stage its detail (progress says it was skipped).
         refine_fits = budget.refine_fits(req, self.memory_budget)
+        tile = self.tile or budget.tile_side(req, self.memory_budget)
         with self._lock:
             prior = self.prior(req.model, req.device)
             check = stop_checker(should_stop)
-            with prior.stop_hooks(check if should_stop is not None else None):
-                return _sdedit(prior, req, callback, check, refine_fits)
+            with (
+                prior.stop_hooks(check if should_stop is not None else None),
+                addons.applied(prior, req) as run,
+            ):
+                return _sdedit(prior, run, callback, check, refine_fits, tile)
 
     # -- LEDITS --------------------------------------------------------------------------------
     def ledits(
@@ -120,7 +130,7 @@ class Engine:
     ) -> np.ndarray:
         """LEDITS (Tsaban & Passos 2023): edit-friendly DDPM inversion, cached per image, then SEGA.
 
-        `should_stop` as for `sdedit`: asked before every model block and inside the final composite."""
+        `should_stop` as for `sdedit`: asked before every model block and inside the final mix."""
         req.validate()
         check_steps(req.steps, schedule_steps(resolve_model(req.model)), req.model)
         budget.check(req, self.memory_budget)
@@ -145,11 +155,13 @@ def _sdedit(
     callback: ProgressCallback | None,
     check: Callable[[], None],
     refine_fits: bool = True,
+    tile: int = 0,
 ) -> list[np.ndarray]:
     box = work_box(req.mask, req.guide.shape[:2], req.context, prior.multiple)
     # Only the crop is converted: a big canvas never becomes a float array (transparent paint sits on white).
     crop = flatten(req.guide[box.slices])
-    prior.set_low_memory(req.low_memory)
+    tile = tile if tile < max(box.h, box.w) else 0  # one window over the region is no tiles, bit for bit
+    prior.set_low_memory(req.low_memory or bool(tile) and prior.is_latent)  # with tiles, a tiled VAE too
     mask_crop = None if req.mask is None else req.mask[box.slices].astype(np.float32)
     steps = req.steps or prior.default_steps
     plan = stages(
@@ -165,12 +177,13 @@ def _sdedit(
     ]
     total = counts[0] + sum(counts[1:]) * req.variations
     run = _Run(prior, req, steps, callback, check, box, total)
+    run.tile = tile
     seeds = [req.seed + i for i in range(req.variations)]
     if plan[0].name == "denoise":
         images = run.stage(crop, mask_crop, plan[0], req.repeats, 0, seeds)
     else:
-        small_crop = _resized(crop, plan[0].size, "area")
-        small_mask = None if mask_crop is None else _resized_mask(mask_crop, plan[0].size)
+        small_crop = resized(crop, plan[0].size, "area")
+        small_mask = None if mask_crop is None else resized_mask(mask_crop, plan[0].size)
         composed = run.stage(small_crop, small_mask, plan[0], req.repeats, 0, seeds, crop, mask_crop)
         # Outside the selection the refine stage starts from the guide's own full-resolution pixels.
         images = [_upscaled(img, crop, mask_crop, check) for img in composed]
@@ -204,6 +217,7 @@ class _Run:
         self.prior, self.req, self.steps = prior, req, steps
         self.callback, self.check, self.box, self.total = callback, check, box, total
         self.guidance = prior.default_guidance if req.guidance is None else req.guidance
+        self.tile = 0
 
     def stage(
         self,
@@ -230,12 +244,15 @@ class _Run:
             None if mask is None else model_mask(mask, size, prior.vae_factor).to(prior.device, prior.dtype)
         )
 
-        def denoise(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+        def predict(x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
             return prior.predict(x, t, cond)
+
+        cells = prior.vae_factor  # MultiDiffusion windows when the budget asks (core/engine/tiles.py)
+        denoise = tiled(predict, tuple(keep.shape[-2:]), self.tile // cells, prior.multiple // cells)
 
         report = None
         if self.callback is not None:
-            report = _reporter(
+            report = step_reporter(
                 prior,
                 self.callback,
                 guide,
@@ -278,10 +295,7 @@ class _Run:
 
 def _to_model_pixels(rgb: np.ndarray, prior: Prior) -> torch.Tensor:
     """uint8 RGB (H, W, 3) to (1, 3, H', W') in [-1, 1] on the prior's device, padded to its size multiple."""
-    # In place after the one float copy: a 4096 canvas has no second or third float temporary.
-    pixels = _chw(rgb).to(prior.device, torch.float32)
-    pixels = pixels.div_(127.5).sub_(1.0)
-    return pad_to_multiple(pixels, prior.multiple)[0]
+    return pad_to_multiple(to_unit(rgb, prior.device), prior.multiple)[0]
 
 
 def _stage_steps(prior: Prior, strength: float, steps: int, repeats: int) -> int:
@@ -298,33 +312,11 @@ def _stage_steps(prior: Prior, strength: float, steps: int, repeats: int) -> int
     return len(scheduler.timesteps[begin:]) * repeats
 
 
-def _chw(rgb: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, C) -> a (1, C, H, W) uint8 tensor. torch will not wrap a read-only array (a decoded PNG
-    is one) without a warning, so that one is copied: in uint8, a quarter of the float copy that follows."""
-    source = np.ascontiguousarray(rgb) if rgb.flags.writeable else rgb.copy()
-    return torch.from_numpy(source).permute(2, 0, 1)[None]
-
-
-def _resized(rgb: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
-    """uint8 RGB to `size` (h, w): "area" averages on the way down (no aliasing), "bicubic" on the way up."""
-    x = _chw(rgb).float()
-    if mode == "area":
-        y = F.interpolate(x, size=size, mode="area")
-    else:
-        y = F.interpolate(x, size=size, mode=mode, align_corners=False)
-    return y.clamp_(0, 255).round_()[0].permute(1, 2, 0).to(torch.uint8).numpy()
-
-
-def _resized_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    m = F.interpolate(torch.from_numpy(np.ascontiguousarray(mask))[None, None], size=size, mode="area")
-    return m[0, 0].numpy()
-
-
 def _upscaled(
     small: np.ndarray, crop: np.ndarray, mask: np.ndarray | None, check: Callable[[], None]
 ) -> np.ndarray:
-    up = _resized(small, crop.shape[:2], "bicubic")
-    return up if mask is None else composite(crop, up, mask, check)
+    up = resized(small, crop.shape[:2], "bicubic")
+    return up if mask is None else mix(crop, up, mask, check)
 
 
 def _decode_rows(
@@ -349,35 +341,3 @@ def _paste(
     out = req.guide.copy()
     paste(out[box.slices], generated, weight, check)
     return out
-
-
-def _reporter(
-    prior: Prior,
-    callback: ProgressCallback,
-    crop: np.ndarray,
-    mask: np.ndarray | None,
-    box: Box,
-    size: tuple[int, int],
-    stage: str = "denoise",
-    offset: int = 0,
-    total: int | None = None,
-    full: np.ndarray | None = None,
-    full_mask: np.ndarray | None = None,
-) -> Callable[[Step], None]:
-    """Steps as Progress counted over the whole plan; a smaller stage's preview is upscaled to the box."""
-    h, w = size
-
-    def report(step: Step) -> None:
-        x0 = step.x0[:1]
-
-        def render() -> np.ndarray:
-            rgb = to_uint8(prior.preview_rgb(x0))[0][:h, :w]
-            if full is not None:
-                rgb = _resized(rgb, full.shape[:2], "bicubic")
-                return rgb if full_mask is None else composite(full, rgb, full_mask)
-            return rgb if mask is None else composite(crop, rgb, mask)
-
-        all_steps = step.total if total is None else total
-        callback(Progress(offset + step.index, all_steps, 0, box.as_tuple(), stage, render))
-
-    return report

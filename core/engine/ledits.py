@@ -18,7 +18,7 @@ import torch
 
 from noisebrush.core.engine.images import flatten
 from noisebrush.core.engine.inversion import Inversion, edit_schedule, invert
-from noisebrush.core.engine.masks import Box, composite, feather, model_mask, pad_to_multiple, paste
+from noisebrush.core.engine.masks import Box, feather, mix, model_mask, pad_to_multiple, paste
 from noisebrush.core.engine.priors import Conditioning, Prior
 from noisebrush.core.engine.progress import Progress, ProgressCallback
 from noisebrush.core.engine.reporting import step_reporter
@@ -105,9 +105,9 @@ def ledits(
     callback: ProgressCallback | None = None,
     check: Callable[[], None] | None = None,
 ) -> np.ndarray:
-    """Run one LEDITS request: (cached) edit-friendly inversion, SEGA regeneration, pixel-space composite.
+    """Run one LEDITS request: (cached) edit-friendly inversion, SEGA regeneration, pixel-space mix.
 
-    `check()` raises Cancelled to stop the run; it is called between bands of the final composite (the
+    `check()` raises Cancelled to stop the run; it is called between bands of the final mix (the
     engine also calls it before every model block)."""
     check_prior(prior, req)
     scale = prior.default_concept_scale  # for concepts that leave theirs unset
@@ -153,7 +153,7 @@ def _carried_up(
         small_preview = p.preview()
         assert small_preview is not None  # _ledits' reports always render
         out = carry(small_preview)
-        return out if mask is None else composite(rgb, out, mask)
+        return out if mask is None else mix(rgb, out, mask)
 
     def report(p: Progress) -> None:
         assert callback is not None
@@ -198,7 +198,6 @@ def _ledits(
     def report(name: str, start: int) -> Callable[[Step], None]:
         assert callback is not None
         return step_reporter(prior, callback, rgb, mask, box, (h, w), name, start, total)
-
 
     with torch.inference_mode():
         if inv is None:

@@ -116,6 +116,9 @@ def prior_to(prior: Prior, device: torch.device) -> None:
     for part in (prior.unet, prior.vae, prior.text_encoder, prior.text_encoder_2):
         if part is not None:
             part.to(device)
+    if prior.vae is not None and getattr(prior.vae.config, "force_upcast", False):
+        # SDXL's VAE overflows in float16: it stays in float32, and Prior encodes and decodes in float32
+        prior.vae.to(torch.float32)
     # Channels-last convolutions are faster on GPUs. On CPUs (oneDNN) they pay where feature maps are large:
     # 6-15 % per call of the bundled pixel-space UNet and 5-12 % per VAE decode, but a latent UNet at 16x16
     # latents got 5-15 % slower and at 64x64 only 3 % faster, so latent UNets stay contiguous there

@@ -1,4 +1,4 @@
-"""Selection masks: the crop a run needs, inward feathering and the final pixel-space composite."""
+"""Selection masks: the crop a run needs, inward feathering and the final pixel-space mix."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def _box_rows(a: np.ndarray, radius: int, check: Callable[[], None] | None) -> n
     return out
 
 
-def composite(
+def mix(
     original: np.ndarray, generated: np.ndarray, weight: np.ndarray, check: Callable[[], None] | None = None
 ) -> np.ndarray:
     """original * (1 - weight) + generated * weight, in uint8; where weight is 0 the original bytes stay.
@@ -118,11 +118,11 @@ def composite(
         if check is not None:
             check()
         rows = slice(y, y + _BAND)
-        out[rows] = _mix(original[rows], generated[rows], weight[rows])
+        out[rows] = _mix_rows(original[rows], generated[rows], weight[rows])
     return out
 
 
-def _mix(original: np.ndarray, generated: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _mix_rows(original: np.ndarray, generated: np.ndarray, weight: np.ndarray) -> np.ndarray:
     w = weight[..., None].astype(np.float32)
     mixed = original.astype(np.float32) * (1.0 - w) + generated.astype(np.float32) * w
     out = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
@@ -138,7 +138,7 @@ def paste(
             check()
         rows = slice(y, y + _BAND)
         band, w = region[rows], weight[rows]
-        band[..., :3] = _mix(band[..., :3], generated[rows], w)
+        band[..., :3] = _mix_rows(band[..., :3], generated[rows], w)
         if band.shape[2] == 4:
             alpha = band[..., 3].astype(np.float32)
             opaque = np.clip(alpha + (255 - alpha) * w + 0.5, 0, 255)

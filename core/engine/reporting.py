@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from noisebrush.core.engine.masks import Box, composite
+from noisebrush.core.engine.masks import Box, mix
 from noisebrush.core.engine.priors import Prior
 from noisebrush.core.engine.progress import Progress, ProgressCallback
 from noisebrush.core.engine.samplers import Step
@@ -42,8 +42,8 @@ def step_reporter(
             rgb = to_uint8(prior.preview_rgb(x0))[0][:h, :w]
             if full is not None:
                 rgb = resized(rgb, full.shape[:2], "bicubic")
-                return rgb if full_mask is None else composite(full, rgb, full_mask)
-            return rgb if mask is None else composite(under, rgb, mask)
+                return rgb if full_mask is None else mix(full, rgb, full_mask)
+            return rgb if mask is None else mix(under, rgb, mask)
 
         all_steps = step.total if total is None else total
         callback(Progress(offset + step.index, all_steps, 0, box.as_tuple(), stage, render))

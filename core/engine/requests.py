@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING, NamedTuple
 
 from noisebrush.core.engine.fields import check_fields, option
 from noisebrush.core.errors import BadInput
+
+if TYPE_CHECKING:  # numpy loads when a request is checked, not when the CLI builds its parser
+    import numpy as np
 
 DEFAULT_STRENGTH = 0.5  # SDEdit's t0; the paper finds 0.3-0.6 works for reasonable guides (REFERENCE 1).
 DEVICES = ("auto", "cpu", "cuda")
@@ -30,6 +33,35 @@ MODEL_HELP = "'default' (bundled prior), a folder, a checkpoint file or a cached
 SEED_HELP = "seed of the noise; the same seed and settings give the same image"
 DEVICE_HELP = f"one of {', '.join(DEVICES)} (or cuda:N)"
 FEATHER_HELP = "pixels of seam blending inside the selection's border"
+# Few-step samplers by name (core/engine/schedulers.py): "default" is the model's own scheduler.
+SAMPLERS = ("default", "lcm", "euler-trailing")
+CONTROL_MAPS = (
+    "edges",
+    "scribble",
+)  # control images the engine makes from the guide (core/engine/control.py)
+MAX_LORAS = 8
+MAX_LORA_WEIGHT = (
+    10.0  # A1111 and ComfyUI allow any weight; past a few the change is noise, so this bound is loose
+)
+
+
+class Lora(NamedTuple):
+    """One LoRA file and the weight its change is applied with (1: as trained, 0: not at all, < 0: inverted)."""
+
+    path: str
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Lora:
+        """`FILE[:WEIGHT]`; the weight is split off the last colon only when it reads as a number, so a
+        Windows drive letter or a colon in a file name stays part of the path."""
+        path, sep, weight = text.rpartition(":")
+        if sep and path:
+            try:
+                return cls(path, float(weight))
+            except ValueError:
+                pass
+        return cls(text)
 
 
 @dataclass
@@ -43,7 +75,7 @@ class SDEditRequest:
 
     guide: np.ndarray
     mask: np.ndarray | None = None
-    model: str = option("default", help=MODEL_HELP)
+    model: str = option("default", metavar="NAME|PATH", help=MODEL_HELP)
     strength: float = option(
         DEFAULT_STRENGTH,
         low=0.0,
@@ -68,7 +100,7 @@ class SDEditRequest:
         high=MAX_SCALE,
         help="classifier-free guidance scale (default: the model's, 7.5 for Stable Diffusion)",
     )
-    device: str = option("auto", help=DEVICE_HELP)
+    device: str = option("auto", metavar="DEVICE", help=DEVICE_HELP)
     feather: int = option(8, low=0, high=MAX_FEATHER, metavar="PX", unit="pixels", help=FEATHER_HELP)
     context: int = option(
         64,
@@ -97,6 +129,33 @@ class SDEditRequest:
         help="t0 of the full-size refine stage after a composition at the work size "
         "(default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
     )
+    loras: tuple[Lora, ...] = option(
+        (),
+        metavar="FILE[:WEIGHT]",
+        help="a LoRA .safetensors applied with a weight (default 1; 0: not at all); repeat for several",
+    )
+    sampler: str = option(
+        "default",
+        choices=SAMPLERS,
+        help="'default' (the model's scheduler), 'lcm' (LCM and LCM-LoRA) or 'euler-trailing' "
+        "(Hyper-SD and Lightning LoRAs); few-step samplers need strength x steps >= 1",
+    )
+    controlnet: str = option(
+        "",
+        metavar="PATH",
+        help="ControlNet weights (a diffusers folder or a .safetensors file) that steer the edit",
+    )
+    # The control image (H, W, 3) uint8, the guide's size; None: made from the guide by `control_map`.
+    control: np.ndarray | None = None
+    control_map: str = option(
+        "edges",
+        choices=CONTROL_MAPS,
+        help="the control image made from the guide when none is given: 'edges' (Canny-like, thin) or "
+        "'scribble' (thick lines)",
+    )
+    control_scale: float = option(
+        1.0, low=0.0, high=2.0, help="how strongly the ControlNet steers (diffusers' conditioning scale)"
+    )
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
@@ -113,6 +172,18 @@ class SDEditRequest:
         check_fields(self)
         _check_common(self.model, self.device)
         check_work_size(self.work_size)
+        check_loras(self.loras)
+        if self.control is not None:
+            _check_image(self.control, "control image")
+            if self.control.shape[:2] != self.guide.shape[:2]:
+                raise BadInput(
+                    f"control image is {self.control.shape[1]}x{self.control.shape[0]} but the guide is "
+                    f"{self.guide.shape[1]}x{self.guide.shape[0]}; they must be the same size"
+                )
+            if not self.controlnet:
+                raise BadInput("a control image needs ControlNet weights: give controlnet too")
+        if len(self.controlnet) > MAX_MODEL_CHARS:
+            raise BadInput(f"controlnet must be a path of at most {MAX_MODEL_CHARS} characters")
         _check_text(self.prompt, "prompt")
         _check_text(self.negative_prompt, "negative prompt")
 
@@ -152,7 +223,7 @@ class LeditsRequest:
     image: np.ndarray
     concepts: list[Concept] = field(default_factory=list)
     mask: np.ndarray | None = None
-    model: str = option("default", help=MODEL_HELP)
+    model: str = option("default", metavar="NAME|PATH", help=MODEL_HELP)
     steps: int | None = option(
         None, low=1, high=1000, help="steps of the whole schedule (default: the model's, at most 100)"
     )
@@ -177,7 +248,7 @@ class LeditsRequest:
         help="where SEGA's quantile is taken: 'channel' (SEGA's own) or 'pixel' (diffusers' LEDITS++)",
     )
     seed: int = option(0, low=0, high=MAX_SEED, high_open=True, help=SEED_HELP)
-    device: str = option("auto", help=DEVICE_HELP)
+    device: str = option("auto", metavar="DEVICE", help=DEVICE_HELP)
     feather: int = option(8, low=0, high=MAX_FEATHER, metavar="PX", unit="pixels", help=FEATHER_HELP)
     # A larger image is edited at this size and the change carried up to its full size (core/engine/ledits.py).
     work_size: int | None = option(
@@ -191,6 +262,8 @@ class LeditsRequest:
         """Fail at the edge with a message that says what is wrong and what is allowed."""
         _check_image(self.image, "image")
         if self.mask is not None:
+            import numpy as np
+
             if not isinstance(self.mask, np.ndarray) or self.mask.ndim != 2:
                 raise BadInput(f"mask must be a single-channel (H, W) array, got shape {np.shape(self.mask)}")
             if self.mask.shape != self.image.shape[:2]:
@@ -232,6 +305,24 @@ def check_work_size(work_size: int | None) -> None:
         raise BadInput(f"work size must be 0 (the full size) or 8 to 16384 pixels, got {work_size}")
 
 
+def check_loras(loras: tuple[Lora, ...] | list[Lora]) -> None:
+    """At most MAX_LORAS files, each a path with a finite weight of at most MAX_LORA_WEIGHT either way."""
+    if not isinstance(loras, (tuple, list)) or len(loras) > MAX_LORAS:
+        raise BadInput(f"at most {MAX_LORAS} LoRA files per edit, got {len(loras)}")
+    for item in loras:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise BadInput(f"a LoRA is a (path, weight) pair, got {excerpt(repr(item))}")
+        path, weight = item
+        if not isinstance(path, str) or not path or len(path) > MAX_MODEL_CHARS:
+            raise BadInput(
+                f"a LoRA needs a file path of 1 to {MAX_MODEL_CHARS} characters, got {excerpt(repr(path))}"
+            )
+        if not isinstance(weight, (int, float)) or not math.isfinite(weight) or abs(weight) > MAX_LORA_WEIGHT:
+            raise BadInput(
+                f"LoRA weight must be in [-{MAX_LORA_WEIGHT:g}, {MAX_LORA_WEIGHT:g}], got {weight} for {excerpt(path)}"
+            )
+
+
 def check_repeats(repeats: int) -> None:
     """K of SDEdit (noise to t0 and denoise again, K times): one rule for requests and the evaluation."""
     if not 1 <= repeats <= 100:
@@ -263,6 +354,8 @@ def _check_common(model: str, device: str) -> None:
 
 
 def _check_image(img: np.ndarray, name: str) -> None:
+    import numpy as np
+
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8:
         raise BadInput(f"{name} must be a uint8 array")
     if img.ndim != 3 or img.shape[2] not in (3, 4):

@@ -35,6 +35,36 @@ class EvalConfig:
 
 
 @dataclass
+class CanvasEvalConfig:
+    """SDEdit at canvas size (core/lab/evaluate_canvas.py): one stage beside the two-stage plan."""
+
+    model: str = "default"
+    sizes: tuple[int, ...] = (256, 512)
+    native: int = 64  # the prior's own scale: the native run, the tiles of the concept judgement, L2's scale
+    guides: int = 8
+    reference: int = 16
+    strengths: tuple[float, ...] = (0.3, 0.5, 0.7)
+    steps: int | None = None  # None: the prior's default
+    work_size: int | None = None  # the two-stage plan's composition size; None: the model's own plan
+    refine_strength: float | None = None  # None: the model's default
+    seed: int = 7_000_000  # held-out, as the SDEdit protocol's
+    device: str = "auto"
+    classifier: str = ""  # "" = the shipped one
+
+    def validate(self) -> None:
+        if self.guides < 2 or self.reference < 2:
+            raise BadInput(
+                f"KID needs at least 2 guides and 2 reference scenes, got {self.guides}, {self.reference}"
+            )
+        if not self.sizes or any(s < 8 for s in self.sizes):
+            raise BadInput(f"canvas sizes must be at least 8 pixels each, got {self.sizes}")
+        if self.native < 8 or (self.work_size is not None and self.work_size < 8):
+            raise BadInput(
+                f"native and work sizes must be at least 8 pixels, got {self.native}, {self.work_size}"
+            )
+
+
+@dataclass
 class LeditsEvalConfig:
     model: str = "default"
     size: int = 64

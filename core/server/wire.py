@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from noisebrush.core.engine.requests import Concept, LeditsRequest, SDEditRequest, excerpt
+from noisebrush.core.engine.requests import Concept, LeditsRequest, Lora, SDEditRequest, excerpt
 from noisebrush.core.engine.sources import check_steps, model_in_folders, schedule_steps
 from noisebrush.core.errors import BadInput
 
@@ -228,6 +228,24 @@ def check_model(req: SDEditRequest | LeditsRequest, listed: list[dict[str, Any]]
         check_steps(req.steps, most, req.model)
 
 
+def _files_in_folders(values: dict[str, Any]) -> None:
+    """A client names LoRA and ControlNet files as it names models: inside the model folders, never any
+    path of the server's machine. Each is replaced by the file it resolves to, so the run loads that one."""
+    loras = []
+    for item in values.get("loras") or ():
+        path, weight = (item["path"], item.get("weight", 1.0)) if isinstance(item, dict) else item
+        found = model_in_folders(path)
+        if found is None:
+            raise BadInput(f"LoRA {excerpt(str(path))!r} is not a file inside the model folders")
+        loras.append(Lora(str(found), weight))
+    values["loras"] = tuple(loras)
+    if values.get("controlnet"):
+        found = model_in_folders(values["controlnet"])
+        if found is None:
+            raise BadInput(f"controlnet {excerpt(values['controlnet'])!r} is not inside the model folders")
+        values["controlnet"] = str(found)
+
+
 def to_request(
     body: BaseModel, max_pixels: int, *, checks_only: bool = False
 ) -> tuple[str, SDEditRequest | LeditsRequest]:
@@ -244,6 +262,10 @@ def to_request(
     values[image_field] = decode_png(values[image_field], image_field, max_pixels, header_only=checks_only)
     if values.get("mask") is not None:
         values["mask"] = decode_png(values["mask"], "mask", max_pixels, mask=True)
+    if values.get("control") is not None:
+        values["control"] = decode_png(values["control"], "control", max_pixels, header_only=checks_only)
+    if kind == "sdedit":
+        _files_in_folders(values)
     if kind == "ledits":
         values["concepts"] = [Concept(**c) for c in values["concepts"]]
     req = cls(**values)
@@ -274,7 +296,7 @@ class HeldBody:
 def hold(body: BaseModel, max_pixels: int) -> HeldBody:
     """`body`, with its base64 images as PNG bytes. Call it once `to_request` has accepted the body."""
     pngs = {}
-    for name in ("guide", "image", "mask"):
+    for name in ("guide", "image", "mask", "control"):
         data = getattr(body, name, None)
         if isinstance(data, str):
             pngs[name] = base64.b64decode(data.partition(",")[2] if data.startswith("data:") else data)

@@ -21,6 +21,11 @@ FIELDS = {
         'low_memory': {'default': False, 'low': None, 'high': None, 'choices': None, 'label': 'low memory', 'help': 'sliced attention and tiled VAE: slower, for 4-8 GB cards and big crops'},
         'work_size': {'default': None, 'low': None, 'high': None, 'choices': None, 'label': 'work size', 'help': "longest side the composition runs at; a region over 1.5x larger is refined at full size (default: the model's native size; 0: one stage at full size)"},
         'refine_strength': {'default': None, 'low': 0.0, 'high': 1.0, 'choices': None, 'label': 'refine strength', 'help': "t0 of the full-size refine stage after a composition at the work size (default: the model's, 0.3 unless its noisebrush.json says; 0: none)"},
+        'loras': {'default': (), 'low': None, 'high': None, 'choices': None, 'label': 'loras', 'help': 'a LoRA .safetensors applied with a weight (default 1; 0: not at all); repeat for several'},
+        'sampler': {'default': 'default', 'low': None, 'high': None, 'choices': ['default', 'lcm', 'euler-trailing'], 'label': 'sampler', 'help': "'default' (the model's scheduler), 'lcm' (LCM and LCM-LoRA) or 'euler-trailing' (Hyper-SD and Lightning LoRAs); few-step samplers need strength x steps >= 1"},
+        'controlnet': {'default': '', 'low': None, 'high': None, 'choices': None, 'label': 'controlnet', 'help': 'ControlNet weights (a diffusers folder or a .safetensors file) that steer the edit'},
+        'control_map': {'default': 'edges', 'low': None, 'high': None, 'choices': ['edges', 'scribble'], 'label': 'control map', 'help': "the control image made from the guide when none is given: 'edges' (Canny-like, thin) or 'scribble' (thick lines)"},
+        'control_scale': {'default': 1.0, 'low': 0.0, 'high': 2.0, 'choices': None, 'label': 'control scale', 'help': "how strongly the ControlNet steers (diffusers' conditioning scale)"},
     },
     'ledits': {
         'model': {'default': 'default', 'low': None, 'high': None, 'choices': None, 'label': 'model', 'help': "'default' (bundled prior), a folder, a checkpoint file or a cached hub id"},
