@@ -1,10 +1,15 @@
 # Runs inside GIMP 3 (gimp-console-3.0 --batch-interpreter=python-fu-eval): NB_URL, NB_TOKEN, NB_REPORT,
 # NB_SCENARIO (single, batch), NB_KIND (sdedit, ledits) and NB_TEXT (JSON: text arguments to set; the others
 # keep the procedure's defaults, which GIMP restores from its cache on later starts) from the environment.
-# Calls the installed plug-in through the PDB and reports what came out.
+# Calls the installed plug-in through the PDB and reports what came out. NB_SCENARIO=undo (full GIMP under
+# Xvfb): the image gets a display; after the run the driver writes NB_REPORT.ran with the layer stacks
+# before and after, waits for NB_REPORT.undone (the test presses Ctrl+Z in the image window meanwhile) and
+# records the stack again. NB_RUN_MODE=interactive opens the procedure's dialog (for screenshots).
+import hashlib
 import json
 import os
 import random
+import time
 import traceback
 
 import gi
@@ -20,7 +25,7 @@ report = {"ok": False}
 try:
     image = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB)
     layers = []
-    for n in range(3 if os.environ["NB_SCENARIO"] == "batch" else 1):
+    for n in range(3 if "batch" in (os.environ["NB_SCENARIO"], os.environ.get("NB_LAYERS")) else 1):
         layer = Gimp.Layer.new(
             image, f"Layer {n + 1}", W, H, Gimp.ImageType.RGBA_IMAGE, 100, Gimp.LayerMode.NORMAL
         )
@@ -32,12 +37,30 @@ try:
         buf.flush()
         layers.append((layer, src))
     image.select_rectangle(Gimp.ChannelOps.REPLACE, *SEL)
+
+    def stack():
+        """Every layer, top first: name, offsets, size and a hash of its pixels."""
+        out = []
+        for lyr in image.get_layers():
+            w, h = lyr.get_width(), lyr.get_height()
+            px = bytes(lyr.get_buffer().get(Gegl.Rectangle.new(0, 0, w, h), 1.0, FMT, Gegl.AbyssPolicy.NONE))
+            _, ox, oy = lyr.get_offsets()
+            out.append([lyr.get_name(), ox, oy, w, h, hashlib.sha1(px).hexdigest()[:16]])
+        return out
+
+    undo = os.environ["NB_SCENARIO"] == "undo"
+    if undo or os.environ.get("NB_RUN_MODE") == "interactive":
+        image.clean_all()
+        report["display"] = Gimp.Display.new(image) is not None
+        Gimp.displays_flush()
+    report["stack_before"] = stack()
     kind = os.environ.get("NB_KIND", "sdedit")
     label = {"sdedit": "SDEdit", "ledits": "LEDITS"}[kind]
     proc = Gimp.get_pdb().lookup_procedure(f"noisebrush-{kind}")
     report["menu_paths"] = list(proc.get_menu_paths()) if proc else None
     config = proc.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    interactive = os.environ.get("NB_RUN_MODE") == "interactive"
+    config.set_property("run-mode", Gimp.RunMode.INTERACTIVE if interactive else Gimp.RunMode.NONINTERACTIVE)
     config.set_property("image", image)
     config.set_core_object_array("drawables", [layer for layer, _ in layers])
     config.set_property("server-url", os.environ["NB_URL"])
@@ -56,6 +79,15 @@ try:
     if result.length() > 1:
         report["message"] = str(result.index(1))
     report["order"] = [lyr.get_name() for lyr in image.get_layers()]  # top first
+    report["stack_after"] = stack()
+    if undo:
+        Gimp.displays_flush()
+        with open(os.environ["NB_REPORT"] + ".ran", "w") as f:
+            json.dump(report, f)
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.environ["NB_REPORT"] + ".undone") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        report["stack_after_undo"] = stack()
     report["results"] = []
     for lyr in image.get_layers():
         name = lyr.get_name()

@@ -148,13 +148,19 @@ def test_gimp_procedure_works_on_three_starts_in_one_profile(
         assert data["results"][0]["changed_inside"] > 0
 
 
-def test_gimp_cancel_mid_run_leaves_the_image_as_it_was(profile: Profile, slow_server: SlowServer) -> None:
+@pytest.mark.parametrize("previews", [False, True])
+def test_gimp_cancel_mid_run_leaves_the_image_as_it_was(
+    profile: Profile, slow_server: SlowServer, previews: bool
+) -> None:
     """Cancel in GIMP's progress bar makes GIMP kill the plug-in (GP_QUIT, then SIGKILL 10 ms later:
-    gimp_plug_in_close). Done here the same way, mid-run: the plug-in's guard tells the server at once,
-    and the image keeps exactly its layers and pixels."""
-    gimp = profile.start(slow_server.server, "single", NB_KIND="sdedit")
+    gimp_plug_in_close). Done here the same way, mid-run: the plug-in's guard tells the server at once.
+    Without the preview layer the image keeps exactly its layers and pixels; with it, the preview layer
+    (drawn while the run went) is left above its source, inside the run's undo group that GIMP closed."""
+    text = json.dumps({"previews": previews})
+    gimp = profile.start(slow_server.server, "single", NB_KIND="sdedit", NB_TEXT=text)
     try:
         slow_server.wait_for(lambda: any(j.step >= 1 for j in slow_server.jobs()))
+        time.sleep(0.5)  # the step's preview reaches the plug-in
         (pid,) = profile.plugin_pids()
         killed_at = time.time()
         os.kill(pid, signal.SIGKILL)
@@ -173,5 +179,111 @@ def test_gimp_cancel_mid_run_leaves_the_image_as_it_was(profile: Profile, slow_s
     slow_server.wait_for(lambda: job.done)
     assert job.status == "cancelled"
     assert data["status"] != "success"
-    assert data["order"] == ["Layer 1"], "a layer was left behind"
+    assert data["order"] == (["NoiseBrush preview", "Layer 1"] if previews else ["Layer 1"])
     assert data["sources_unchanged"]
+
+
+class Screen:
+    """An Xvfb display that the root's programs reach through a bind mount of the X socket folder."""
+
+    def __init__(self, root: Path) -> None:
+        if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
+            pytest.skip("needs Xvfb and xdotool (.ci/hosts.sh)")
+        self.root = root
+        self.number = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+        self.display = f":{self.number}"
+        self.xvfb = subprocess.Popen(
+            ["Xvfb", self.display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while not Path(f"/tmp/.X11-unix/X{self.number}").exists():
+            assert time.monotonic() < deadline and self.xvfb.poll() is None, "Xvfb did not start"
+            time.sleep(0.05)
+        self.sockets = root / "tmp" / ".X11-unix"
+        self.sockets.mkdir(exist_ok=True)
+        subprocess.run(["mount", "--bind", "/tmp/.X11-unix", str(self.sockets)], check=True)
+
+    def xdotool(self, *args: str) -> str:
+        env = {**os.environ, "DISPLAY": self.display}
+        return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True).stdout
+
+    def shot(self, path: Path) -> None:
+        env = {**os.environ, "DISPLAY": self.display}
+        subprocess.run(["import", "-window", "root", str(path)], env=env, check=False)
+
+    def close(self) -> None:
+        subprocess.run(["umount", str(self.sockets)], check=False)
+        self.xvfb.terminate()
+        self.xvfb.wait(10)
+
+
+@pytest.fixture()
+def screen(gimp_root: Path) -> Iterator[Screen]:
+    s = Screen(gimp_root)
+    yield s
+    s.close()
+
+
+def start_gimp_window(
+    profile: Profile, screen: Screen, server: tuple[str, str, int], **env: str
+) -> subprocess.Popen:
+    """The full GIMP window (gimp-3.0) on the Xvfb screen, running the driver as a batch command."""
+    url, token, steps = server
+    (profile.outside / "report.json").unlink(missing_ok=True)
+    cmd = ["chroot", str(profile.root), "env", f"HOME={profile.work / 'home'}", f"DISPLAY={screen.display}"]
+    cmd += [
+        f"NB_URL={url}",
+        f"NB_TOKEN={token}",
+        f"NB_REPORT={profile.work / 'report.json'}",
+        f"NB_STEPS={steps}",
+    ]
+    cmd += [f"{k}={v}" for k, v in env.items()]
+    cmd += ["gimp-3.0", "--no-splash", "--batch-interpreter=python-fu-eval"]
+    cmd += ["-b", f"exec(open('{profile.work / 'driver.py'}').read())", "--quit"]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def wait_file(path: Path, gimp: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if gimp.poll() is not None or time.monotonic() > deadline:
+            out, err = gimp.communicate()
+            raise AssertionError(f"GIMP wrote no {path.name} (rc {gimp.returncode}):\n{err[-3000:]}")
+        time.sleep(0.2)
+
+
+def undo_in_window(screen: Screen) -> None:
+    """Ctrl+Z in the image's window, as a painter presses it (GIMP 3's PDB has no procedure that undoes)."""
+    (wid, *_) = screen.xdotool("search", "--onlyvisible", "--name", "Untitled").split() or [""]
+    assert wid, "no image window"
+    screen.xdotool("windowfocus", "--sync", wid)
+    screen.xdotool("key", "--clearmodifiers", "ctrl+z")
+
+
+@pytest.mark.parametrize("scenario", ["single", "batch"])
+def test_gimp_one_undo_takes_a_generation_back(
+    profile: Profile, screen: Screen, host_server: tuple[str, str, int], scenario: str
+) -> None:
+    """In the full GIMP window: the procedure (previews shown in a layer that becomes the result), then one
+    Ctrl+Z in the image window; the layer stack (names, offsets, sizes, pixels) is exactly as before."""
+    gimp = start_gimp_window(profile, screen, host_server, NB_SCENARIO="undo", NB_LAYERS=scenario)
+    try:
+        wait_file(profile.outside / "report.json.ran", gimp)
+        ran = json.loads((profile.outside / "report.json.ran").read_text())
+        assert ran.get("status") == "success", ran
+        undo_in_window(screen)
+        time.sleep(1.0)
+        (profile.outside / "report.json.undone").write_text("")
+        data = profile.report(gimp)
+    finally:
+        if gimp.poll() is None:
+            os.killpg(gimp.pid, signal.SIGKILL)
+            gimp.wait()
+    n = len(data["stack_before"])
+    assert len(data["stack_after"]) == 2 * n, data["stack_after"]
+    assert not any(name == "NoiseBrush preview" for name, *_ in data["stack_after"])
+    assert data["stack_after_undo"] == data["stack_before"]

@@ -96,6 +96,13 @@ def test_docker_cancel_reaches_the_server_at_once(tmp_path: Path, slow_server: S
     print(f"Krita: cancel reached the server {latency * 1000:.0f} ms after the click")
     assert (job_id, step) == (job.id, 1), "cancel reached the server only after the next step"
     assert latency < STEP_S
+    # cancel to stopped: the server's job is "cancelled" within 1 s plus one model block (one STEP_S step
+    # of this engine, which looks at its cancel flag once per step)
+    slow_server.wait_for(lambda: job.done)
+    stopped = job.finished - data["cancel_clicked_at"]  # both time.time()
+    print(f"Krita: cancel click to job {job.status} {stopped:.2f} s (one model block here: {STEP_S} s)")
+    assert job.status == "cancelled"
+    assert stopped <= 1.0 + STEP_S
     assert data["bar_before_cancel"] > data["bar_minimum"]
     assert data["bar_after_cancel"] == data["bar_at_end"] == data["bar_minimum"] - 1  # an empty bar
     assert data["status"].startswith("Cancelled"), data["status"]

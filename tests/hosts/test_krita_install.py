@@ -108,3 +108,21 @@ def test_one_undo_takes_a_two_layer_batch_back(probe: dict[str, Any]) -> None:
     assert _names(run["after"]) == ["A", "B", "NoiseBrush SDEdit", "A (SDEdit)", "B (SDEdit)"]
     assert all(equal and changed for equal, changed in (run["results"]["A"], run["results"]["B"]))
     assert run["after_one_undo"] == run["before"]
+
+
+def test_live_follows_strokes_and_apply_is_one_undo_step(probe: dict[str, Any]) -> None:
+    """Live on, strokes drawn through the API: the preview layer follows each; Apply keeps it as one layer
+    that one edit_undo removes. Prints what one poll costs and stroke-end-to-preview latencies."""
+    live = probe["live"]
+    assert live["live_on"], live["status_on"]
+    lat = sorted(live["latencies"])
+    assert len(lat) == 4, live
+    print(
+        f"Krita Live: poll {live['poll_ms_region']:.2f} ms (384x320 region), stroke end to preview layer "
+        f"p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s over {len(lat)} strokes"
+    )
+    names = [name for name, _ in live["before_apply"]]
+    assert PREVIEW in names  # the live preview layer shows the result
+    assert [n for n, _ in live["after_apply"]] == [n if n != PREVIEW else "Live (SDEdit)" for n in names]
+    assert live["after_one_undo"] == [e for e in live["before_apply"] if e[0] != PREVIEW]
+    assert live["history"] >= 1

@@ -253,3 +253,46 @@ def test_docker_cancel_reaches_the_server_at_once_and_resets_the_bar(
     assert docker.status.text().startswith("Cancelled")
     assert docker.bar.value() == docker.bar.minimum() - 1
     assert [n.name() for n in doc.root.children] == ["Paint"]
+
+
+def test_live_follows_the_layer_cancels_stale_runs_and_applies_one_layer(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live on: a run at once; a stroke during a run cancels it and only the newer result shows; Apply
+    keeps the preview layer as the result; the history holds every shown result, newest first."""
+    host = docker_module.host
+    src = np.random.default_rng(1).integers(0, 256, (H, W, 4), dtype=np.uint8)
+    doc = _one_layer_document(host, monkeypatch, src.tobytes())
+    paint = doc.root.children[0]
+    with live_server(FakeEngine(steps=4, delay=0.15), preview_interval=0.0) as (url, app):
+        docker = docker_module.NoiseBrushDocker()
+        qtbot.addWidget(docker)
+        docker.url.setText(url)
+        docker.token.setText(TOKEN)
+        docker.live.setChecked(True)
+        qtbot.waitUntil(lambda: len(app.state.queue.jobs()) == 1, timeout=10000)
+        paint.px[(10 * W + 12) * 4 : (10 * W + 14) * 4] = bytes(8)  # a stroke while the first run goes
+        qtbot.waitUntil(lambda: docker.live_results >= 1, timeout=20000)
+        jobs = app.state.queue.jobs()
+        assert len(jobs) == 2 and jobs[0].status == "cancelled", [j.status for j in jobs]
+        assert docker.live_results == 1  # the stale run's result never showed
+        assert [n.name() for n in doc.root.children] == ["Paint", host.PREVIEW_NAME]
+        shown = np.frombuffer(bytes(doc.root.children[1].px), np.uint8).reshape(H, W, 4)
+        now = np.frombuffer(bytes(paint.px), np.uint8).reshape(H, W, 4)
+        assert np.array_equal(shown[9, 11, :3], 255 - now[9, 11, :3])  # inverted from the newer pixels
+        docker.apply_btn.click()
+        assert [n.name() for n in doc.root.children] == ["Paint", "Paint (SDEdit)"]
+        assert docker.history.count() == 1 and "seed 0" in docker.history.item(0).text()
+        docker.live.setChecked(False)
+    assert [n.name() for n in doc.root.children] == ["Paint", "Paint (SDEdit)"]
+
+
+def test_history_is_bounded(docker_module: types.ModuleType) -> None:
+    from noisebrush_krita.live import Entry, History
+
+    h = History(3)
+    for seed in range(5):
+        h.add(
+            Entry({"kind": "sdedit", "seed": seed, "strength": 0.5}, None, "L", (0, 0, 1, 1), bytes(4), True)
+        )
+    assert [e.settings["seed"] for e in h.entries] == [4, 3, 2]

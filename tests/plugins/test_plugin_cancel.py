@@ -183,8 +183,10 @@ def gimp_values(kind: str) -> st.SearchStrategy[dict[str, Any]]:
     for arg in gimp_logic.args_for(kind):
         if arg.name in ("server-url", "token"):
             continue
-        if isinstance(arg.default, str):
-            value: st.SearchStrategy[Any] = st.sampled_from(["", "snow", "snow, -fog"])
+        if isinstance(arg.default, bool):
+            value: st.SearchStrategy[Any] = st.booleans()
+        elif isinstance(arg.default, str):
+            value = st.sampled_from(["", "snow", "snow, -fog"])
         elif isinstance(arg.default, int):
             value = st.integers(int(arg.low), int(arg.high))
         else:
@@ -213,7 +215,7 @@ def test_gimp_arguments_none_or_set_make_a_job_the_server_accepts(kind: str, dat
 @pytest.mark.parametrize(
     ("name", "raw", "message"),
     [
-        ("steps", 5000, "steps must be a whole number from 0 to 1000, got 5000"),
+        ("steps", 20000, "steps must be a whole number from 0 to 10000, got 20000"),
         ("strength", "high", "strength must be a number from 0 to 1, got 'high'"),
         ("prompt", 3, "prompt must be text, got int 3"),
     ],

@@ -158,6 +158,14 @@ class FakeGimp:
         self.stack.insert(self.stack.index(source), d)
         return d
 
+    def set_name(self, d: dict[str, Any], name: str) -> None:
+        self.calls.append(f"name {d['name']} -> {name}")
+        d["name"] = name
+
+    def remove_layer(self, image: Any, d: dict[str, Any]) -> None:
+        self.calls.append(f"remove {d['name']}")
+        self.stack.remove(d)
+
     def undo_group_start(self, image: Any) -> None:
         self.calls.append("undo start")
 
@@ -247,3 +255,38 @@ def test_gimp_progress_text_says_where_the_run_is_and_the_time_left() -> None:
     assert half == "NoiseBrush: layer 1 of 2, step 8/8, about 12 s left"
     slow = gimp_logic.progress_text(0, 1, 1, 8, 0.125, 60.0)
     assert slow.endswith("about 7 min left")
+
+
+def test_gimp_previews_go_into_a_layer_that_becomes_the_result(url: str) -> None:
+    """Previews are drawn into a "NoiseBrush preview" layer inside the run's one undo group; at the end
+    it is the result (renamed), so no preview layer is left and the group is the only undo step."""
+    host = FakeGimp(24, 20, (4, 4, 8, 8))
+    src = host.layer("L", 0)
+    before = bytes(src["px"])
+    with live_server(FakeEngine(steps=4, delay=0.02), preview_interval=0.0) as (u, _app):
+        (made,) = gimp_logic.run(host, None, [src], Settings(), Client(u, TOKEN))
+    assert host.calls[:2] == ["undo start", f"add {gimp_logic.PREVIEW_NAME}"]
+    assert host.calls.count(f"write {gimp_logic.PREVIEW_NAME}") >= 2  # previews, then the result
+    assert f"name {gimp_logic.PREVIEW_NAME} -> L (SDEdit)" in host.calls
+    assert host.calls[-2:] == ["undo end", "flush"] and host.calls.count("undo start") == 1
+    assert [d["name"] for d in host.stack] == ["L (SDEdit)", "L"] and made is host.stack[0]
+    assert bytes(src["px"]) == before
+
+
+def test_gimp_cancelled_run_takes_its_preview_layer_away(url: str) -> None:
+    host = FakeGimp(24, 20, None)
+    src = host.layer("L", 0)
+    stop = Stop()
+    write = host.write_rgba
+
+    def write_then_cancel(d: dict[str, Any], box: Any, px: bytes) -> None:
+        write(d, box, px)
+        stop.set()  # the painter cancels once the first preview shows
+
+    host.write_rgba = write_then_cancel  # type: ignore[method-assign]
+    with live_server(FakeEngine(steps=6, delay=0.05), preview_interval=0.0) as (u, _app):
+        with pytest.raises(gimp_logic.Cancelled):  # the GIMP copy's class, not the Krita copy's
+            gimp_logic.run(host, None, [src], Settings(), Client(u, TOKEN), stop)
+    assert f"add {gimp_logic.PREVIEW_NAME}" in host.calls
+    assert [d["name"] for d in host.stack] == ["L"]
+    assert host.calls.count("undo start") == host.calls.count("undo end") == 1

@@ -46,6 +46,12 @@ class GimpHost:
         image.insert_layer(layer, source.get_parent(), image.get_item_position(source))
         return layer
 
+    def set_name(self, layer: Any, name: str) -> None:
+        layer.set_name(name)
+
+    def remove_layer(self, image: Any, layer: Any) -> None:
+        image.remove_layer(layer)
+
     def undo_group_start(self, image: Any) -> None:
         image.undo_group_start()
 

@@ -61,7 +61,7 @@ class NoiseBrush(Gimp.PlugIn):
 
             GimpUi.init(procedure.get_name())
             dialog = GimpUi.ProcedureDialog.new(procedure, config, f"NoiseBrush {label.strip('_.')}")
-            dialog.fill(None)
+            fill_dialog(dialog, kind)
             ok = dialog.run()
             dialog.destroy()
             if not ok:
@@ -84,9 +84,23 @@ class NoiseBrush(Gimp.PlugIn):
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
 
+def fill_dialog(dialog, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """One frame per group of arguments (gimp_logic.GROUPS): the server, the texts side by side, the rest."""
+    frames = []
+    for group, title in gimp_logic.GROUPS.items():
+        names = [a.name for a in gimp_logic.args_for(kind) if a.group == group]
+        dialog.fill_box(f"{group}-box", names)
+        dialog.get_label(f"{group}-title", title, False, False)
+        dialog.fill_frame(f"{group}-frame", f"{group}-title", False, f"{group}-box")
+        frames.append(f"{group}-frame")
+    dialog.fill(frames)
+
+
 def add_argument(proc: Gimp.Procedure, arg: gimp_logic.Arg) -> None:
     if isinstance(arg.default, str):
         proc.add_string_argument(arg.name, arg.label, arg.blurb, arg.default, RW)
+    elif isinstance(arg.default, bool):
+        proc.add_boolean_argument(arg.name, arg.label, arg.blurb, arg.default, RW)
     elif isinstance(arg.default, int):
         proc.add_int_argument(arg.name, arg.label, arg.blurb, int(arg.low), int(arg.high), arg.default, RW)
     else:

@@ -1,8 +1,14 @@
-"""The NoiseBrush docker: server, settings, Generate/Cancel, progress and a live preview layer."""
+"""The NoiseBrush docker: server, settings, Generate/Cancel, progress, a live preview layer, Live mode and
+a history of results.
+
+Every number field takes its range, default and tooltip from nb_fields.py (generated from the engine's
+requests), so no bound or default of the engine is written here.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from krita import DockWidget
@@ -10,21 +16,31 @@ from krita import DockWidget
 from . import krita_host as host
 from .generate import Target, apply, prepare
 from .nb_client import DEFAULT_URL, Client, ServerError, read_token, start_local_server
-from .nb_edit import LABELS, Settings
+from .live import HISTORY_SIZE, POLL_MS, Entry, History, Settle
+from .nb_edit import LABELS, Settings, result_name
+from .nb_fields import FIELDS
 from .qtcompat import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
+    QIcon,
+    QImage,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QPixmap,
     QProgressBar,
     QPushButton,
     QSpinBox,
+    Qt,
     QThread,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    QListWidgetItem,
 )
 from .worker import Worker, start
 
@@ -45,40 +61,57 @@ class NoiseBrushDocker(DockWidget):
         self._server_proc: Any = None
 
         root = QWidget(self)
-        form = QFormLayout()
         self.url = QLineEdit(host.read_setting("url", DEFAULT_URL))
         self.token = QLineEdit()  # not saved: kritarc is readable by other users, the token file is not
         self.token.setPlaceholderText("empty: read the local token file")
+        self.token.setToolTip("paste what `noisebrush token --print` shows where the server runs")
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
         self.kind = QComboBox()
         for kind, label in LABELS.items():
             self.kind.addItem(label, kind)
-        self.model = QLineEdit("default")
-        self.strength = _dspin(0.0, 1.0, 0.05, 0.5)
-        self.steps = _spin(0, 1000, 0)
-        self.steps.setSpecialValueText("model default")
-        self.seed = _spin(0, 2**31 - 1, 0)
-        self.variations = _spin(1, 16, 1)
-        self.prompt = QLineEdit()
-        self.negative = QLineEdit()
+        self.model = _text("sdedit", "model")
+        self.strength = _number("sdedit", "strength")
+        self.skip = _number("ledits", "skip")
+        self.steps = _number("sdedit", "steps")
+        self.seed = _number("sdedit", "seed")
+        self.variations = _number("sdedit", "variations")
+        self.context = _number("sdedit", "context")
+        self.prompt = _text("sdedit", "prompt")
+        self.negative = _text("sdedit", "negative_prompt")
         self.concepts = QLineEdit()
-        self.concepts.setPlaceholderText("cat, -hat  (LEDITS: add cat, remove hat)")
+        self.concepts.setPlaceholderText("snow:7, -fog  (LEDITS: add snow, remove fog)")
+        self.concepts.setToolTip("SEGA concepts in the engine's one form: 'snow:7, -fog'")
+        # widget -> (kind, job field) whose default, bounds and help it shows (tests/plugins checks them)
+        self.fields: dict[str, tuple[Any, str, str]] = {
+            "model": (self.model, "sdedit", "model"),
+            "strength": (self.strength, "sdedit", "strength"),
+            "skip": (self.skip, "ledits", "skip"),
+            "steps": (self.steps, "sdedit", "steps"),
+            "seed": (self.seed, "sdedit", "seed"),
+            "variations": (self.variations, "sdedit", "variations"),
+            "context": (self.context, "sdedit", "context"),
+            "prompt": (self.prompt, "sdedit", "prompt"),
+            "negative": (self.negative, "sdedit", "negative_prompt"),
+        }
         self.previews = QCheckBox("Live preview layer")
         self.previews.setChecked(True)
-        for label, widget in (
-            ("Server", self.url),
-            ("Token", self.token),
-            ("Operation", self.kind),
-            ("Model", self.model),
-            ("Strength", self.strength),
-            ("Steps", self.steps),
-            ("Seed", self.seed),
-            ("Variations", self.variations),
-            ("Prompt", self.prompt),
-            ("Negative", self.negative),
-            ("Concepts", self.concepts),
-        ):
-            form.addRow(label, widget)
+        groups = (  # related fields together: the texts side by side
+            ("Server", (("URL", self.url), ("Token", self.token))),
+            ("Text", (("Prompt", self.prompt), ("Negative", self.negative), ("Concepts", self.concepts))),
+            (
+                "Settings",
+                (
+                    ("Operation", self.kind),
+                    ("Model", self.model),
+                    ("Strength", self.strength),
+                    ("Skip", self.skip),
+                    ("Steps", self.steps),
+                    ("Seed", self.seed),
+                    ("Variations", self.variations),
+                    ("Context", self.context),
+                ),
+            ),
+        )
         self.start_server = QPushButton("Start local server")
         self.generate_btn = QPushButton("Generate")
         self.cancel_btn = QPushButton("Cancel")
@@ -86,18 +119,63 @@ class NoiseBrushDocker(DockWidget):
         buttons = QHBoxLayout()
         for b in (self.generate_btn, self.cancel_btn):
             buttons.addWidget(b)
+        self.live = QCheckBox("Live")
+        self.live.setToolTip(
+            "follow the painting: when a stroke on the layer ends, run again with the same seed and show "
+            "the result in the preview layer; Apply keeps it"
+        )
+        self.apply_btn = QPushButton("Apply")
+        self.apply_btn.setToolTip("keep the result shown in the preview layer as a layer (one undo step)")
+        self.apply_btn.setEnabled(False)
+        live_row = QHBoxLayout()
+        live_row.addWidget(self.live)
+        live_row.addWidget(self.apply_btn)
+        self.history = QListWidget()
+        self.history.setViewMode(QListWidget.ViewMode.IconMode)
+        self.history.setIconSize(_size(64))
+        self.history.setMaximumHeight(110)
+        self.history.setToolTip("results of this session: click shows one in the preview layer")
         self.bar = QProgressBar()
         self.status = QLabel("")
         self.status.setWordWrap(True)
         layout = QVBoxLayout(root)
-        layout.addLayout(form)
+        for title, rows in groups:
+            box = QGroupBox(title)
+            form = QFormLayout(box)
+            for label, widget in rows:
+                form.addRow(label, widget)
+            layout.addWidget(box)
         layout.addWidget(self.previews)
         layout.addWidget(self.start_server)
         layout.addLayout(buttons)
+        layout.addLayout(live_row)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
+        layout.addWidget(self.history)
         layout.addStretch(1)
         self.setWidget(root)
+
+        # Live mode and the history (live.py)
+        self._history = History(int(host.read_setting("history", str(HISTORY_SIZE)) or HISTORY_SIZE))
+        self._shown: host.Placeholders | None = None  # the preview layer showing a result, not yet applied
+        self._shown_entry: Entry | None = None
+        self._shown_doc: Any = None
+        self._live_doc: Any = None
+        self._live_node: Any = None
+        self._live_client: Client | None = None
+        self._live_worker: Worker | None = None
+        self._live_targets: list[Target] = []
+        self._live_settings: Settings | None = None
+        self._live_runs: list[tuple[Any, Any]] = []  # (thread, worker) until each thread has finished
+        self._settle = Settle()
+        self.live_results = 0  # results shown by Live (tests and measurements read it)
+        self.live_submitted_at = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._live_poll)
+        self.live.toggled.connect(self._live_toggled)
+        self.apply_btn.clicked.connect(self.apply_shown)
+        self.history.itemClicked.connect(self._history_clicked)
 
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.generate_btn.clicked.connect(self.generate)
@@ -180,6 +258,9 @@ class NoiseBrushDocker(DockWidget):
         assert self._made is not None
         made = apply(self._doc, self._targets, results, self._settings, self._made)
         self._made = None
+        for t, images in zip(self._targets, results):
+            for rgba in images:
+                self._remember(Entry(self._settings.to_dict(), t.node, t.name, t.box, rgba, live=False))
         self._busy(False, f"Added {len(made)} layer(s).")
 
     def _on_failed(self, message: str) -> None:
@@ -192,6 +273,125 @@ class NoiseBrushDocker(DockWidget):
         self._discard()
         self.bar.reset()
         self._busy(False, "Cancelled; nothing was written.")
+
+    # -- Live mode and the history ----------------------------------------------------------------
+    def _live_toggled(self, on: bool) -> None:
+        if not on:
+            self._timer.stop()
+            if self._live_worker is not None:
+                self._live_worker.stop.set()
+            self._live_worker = None
+            self._drop_shown()
+            self._tell("Live is off.")
+            return
+        try:
+            self._live_client = self._client()
+            self._live_doc = host.active_document()
+            self._live_node = host.selected_nodes(self._live_doc)[0]
+            host.check_node(self._live_node)
+        except (host.HostError, ServerError) as exc:
+            self._tell(str(exc))
+            self.live.setChecked(False)
+            return
+        self._settle = Settle()  # the first poll counts as a change: Live starts with a run
+        self._timer.start()
+        self._tell(f"Live on {self._live_node.name()!r}: paint, and the preview follows.")
+
+    def _live_poll(self) -> None:
+        try:
+            settings = self._read_settings()
+            targets = prepare(self._live_doc, [self._live_node], settings)
+            box = targets[0].box
+            signature = (host.region_signature(self._live_node, box), json.dumps(settings.to_dict()))
+        except Exception as exc:  # the document or layer went away: Live stops, saying why
+            self.live.setChecked(False)
+            self._tell(f"Live stopped: {exc}")
+            return
+        if self._settle.feed(signature):
+            self._live_submit(settings, targets)
+
+    def _live_submit(self, settings: Settings, targets: list[Target]) -> None:
+        """A newer change: the running job is cancelled at once (Stop) and only this one's result shows."""
+        if self._live_worker is not None:
+            self._live_worker.stop.set()
+        settings.previews = False
+        assert self._live_client is not None
+        worker = Worker(self._live_client, settings, targets)
+        thread = QThread()
+        worker.done.connect(self._on_live_done)
+        worker.failed.connect(self._on_live_failed)
+        self._live_worker, self._live_targets, self._live_settings = worker, targets, settings
+        # A QThread must outlive its run: finished ones are let go here, never from their own signal.
+        self._live_runs = [(t, w) for t, w in self._live_runs if not t.isFinished()]
+        self._live_runs.append((thread, worker))
+        self.live_submitted_at = time.monotonic()
+        start(worker, thread)
+
+    def _on_live_done(self, results: list[list[bytes]]) -> None:
+        if self.sender() is not self._live_worker or not self.live.isChecked():
+            return  # a newer change has replaced this run
+        self._live_worker = None
+        (target,) = self._live_targets
+        assert self._live_settings is not None
+        entry = Entry(
+            self._live_settings.to_dict(), target.node, target.name, target.box, results[0][0], True
+        )
+        self._show(entry)
+        self._remember(entry)
+        self.live_results += 1
+        took = time.monotonic() - self.live_submitted_at
+        host.status_message(f"NoiseBrush Live: updated in {took:.1f} s")
+
+    def _on_live_failed(self, message: str) -> None:
+        if self.sender() is self._live_worker:
+            self._live_worker = None
+            self._tell(f"Live: {message}")
+
+    def _show(self, entry: Entry) -> None:
+        """`entry` in the preview layer above its source (made once; writing pixels is no undo step)."""
+        doc = self._live_doc if entry.live else (self._doc or self._live_doc)
+        if (
+            self._shown is not None
+            and self._shown_entry is not None
+            and self._shown_entry.source != entry.source
+        ):
+            self._drop_shown()
+        if self._shown is None:
+            self._shown = host.add_placeholders(doc, [entry.source], LABELS[entry.settings["kind"]])
+            self._shown_doc = doc
+        host.show_preview(doc, self._shown.nodes[0], entry.box, entry.rgba)
+        self._shown_entry = entry
+        self.apply_btn.setEnabled(True)
+
+    def apply_shown(self) -> None:
+        """The preview layer becomes a layer of the document: its adding is the one undo step."""
+        if self._shown is None or self._shown_entry is None:
+            return
+        e = self._shown_entry
+        self._shown.nodes[0].setName(result_name(e.source_name, e.settings["kind"], 0, 1))
+        host.refresh(self._shown_doc)
+        self._shown, self._shown_entry = None, None
+        self.apply_btn.setEnabled(False)
+        self._tell(f"Applied: {result_name(e.source_name, e.settings['kind'], 0, 1)}.")
+
+    def _drop_shown(self) -> None:
+        if self._shown is not None:
+            host.discard(self._shown_doc, self._shown)
+        self._shown, self._shown_entry = None, None
+        self.apply_btn.setEnabled(False)
+
+    def _remember(self, entry: Entry) -> None:
+        self._history.add(entry)
+        self.history.clear()
+        for e in self._history.entries:
+            item = QListWidgetItem(_thumbnail(e), e.caption())
+            item.setToolTip(e.tooltip())
+            self.history.addItem(item)
+
+    def _history_clicked(self, item: Any) -> None:
+        row = self.history.row(item)
+        if 0 <= row < len(self._history.entries):
+            self._show(self._history.entries[row])
 
     # -- helpers ----------------------------------------------------------------------------------
     def _stopping(self) -> bool:
@@ -240,13 +440,16 @@ class NoiseBrushDocker(DockWidget):
         sdedit = self.kind.currentData() == "sdedit"
         for w in (self.strength, self.variations, self.negative):
             w.setEnabled(sdedit)
-        self.concepts.setEnabled(not sdedit)
+        for w in (self.concepts, self.skip):
+            w.setEnabled(not sdedit)
 
     def _read_settings(self) -> Settings:
         return Settings(
             kind=self.kind.currentData(),
-            model=self.model.text().strip() or "default",
+            model=self.model.text().strip() or FIELDS["sdedit"]["model"]["default"],
             strength=self.strength.value(),
+            skip=self.skip.value(),
+            context=self.context.value(),
             steps=self.steps.value(),
             seed=self.seed.value(),
             variations=self.variations.value(),
@@ -268,6 +471,8 @@ class NoiseBrushDocker(DockWidget):
         self.kind.setCurrentIndex(max(0, self.kind.findData(s.kind)))
         self.model.setText(s.model)
         self.strength.setValue(s.strength)
+        self.skip.setValue(s.skip)
+        self.context.setValue(s.context)
         self.steps.setValue(s.steps)
         self.seed.setValue(s.seed)
         self.variations.setValue(s.variations)
@@ -275,6 +480,50 @@ class NoiseBrushDocker(DockWidget):
         self.negative.setText(s.negative_prompt)
         self.concepts.setText(s.concepts)
         self.previews.setChecked(s.previews)
+
+
+INT_MAX = 2**31 - 1  # Qt's spin boxes hold 32-bit ints: a host limit, below the engine's seed bound
+
+
+def _number(kind: str, name: str) -> Any:
+    """A spin box with the job field's range, default and help; steps' None (the model's) is 0."""
+    f = FIELDS[kind][name]
+    if name == "steps":
+        w = _spin(0, min(f["high"], INT_MAX), 0)
+        w.setSpecialValueText("model default")
+    elif isinstance(f["default"], float):
+        w = _dspin(f["low"], f["high"], 0.05, f["default"])
+        w.setDecimals(2)
+    else:
+        w = _spin(f["low"], min(f["high"], INT_MAX), f["default"])
+    w.setToolTip(f["help"])
+    return w
+
+
+def _text(kind: str, name: str) -> QLineEdit:
+    f = FIELDS[kind][name]
+    w = QLineEdit(f["default"])
+    w.setToolTip(f["help"])
+    return w
+
+
+def _size(n: int) -> Any:
+    from .qtcompat import QT6
+
+    if QT6:
+        from PyQt6.QtCore import QSize
+    else:
+        from PyQt5.QtCore import QSize
+    return QSize(n, n)
+
+
+def _thumbnail(entry: Entry) -> Any:
+    _, _, w, h = entry.box
+    image = QImage(entry.rgba, w, h, w * 4, QImage.Format.Format_RGBA8888)
+    small = image.scaled(
+        64, 64, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    return QIcon(QPixmap.fromImage(small))
 
 
 def _spin(lo: int, hi: int, value: int) -> QSpinBox:

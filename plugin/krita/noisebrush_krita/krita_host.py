@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,11 @@ def selection_mask(doc: Any, box: Box) -> bytes | None:
 def read_rgba(node: Any, box: Box) -> bytes:
     data = node.pixelData(*box) if node.type() == "paintlayer" else node.projectionPixelData(*box)
     return swap_red_blue(bytes(data))
+
+
+def region_signature(node: Any, box: Box) -> int:
+    """A cheap fingerprint of the layer's pixels in `box` (Live mode polls it; see live.py)."""
+    return zlib.crc32(bytes(node.pixelData(*box)))
 
 
 def write_rgba(node: Any, box: Box, rgba: bytes) -> None:

@@ -18,13 +18,17 @@ else:
 
 if QT6:
     from PyQt6.QtCore import QByteArray, QCoreApplication, QObject, Qt, QThread, QTimer, pyqtSignal
+    from PyQt6.QtGui import QIcon, QImage, QPixmap
     from PyQt6.QtWidgets import (
         QCheckBox,
         QComboBox,
         QDoubleSpinBox,
         QFormLayout,
+        QGroupBox,
         QHBoxLayout,
         QLabel,
+        QListWidget,
+        QListWidgetItem,
         QLineEdit,
         QPlainTextEdit,
         QProgressBar,
@@ -35,13 +39,17 @@ if QT6:
     )
 else:
     from PyQt5.QtCore import QByteArray, QCoreApplication, QObject, Qt, QThread, QTimer, pyqtSignal
+    from PyQt5.QtGui import QIcon, QImage, QPixmap
     from PyQt5.QtWidgets import (
         QCheckBox,
         QComboBox,
         QDoubleSpinBox,
         QFormLayout,
+        QGroupBox,
         QHBoxLayout,
         QLabel,
+        QListWidget,
+        QListWidgetItem,
         QLineEdit,
         QPlainTextEdit,
         QProgressBar,
@@ -64,8 +72,14 @@ __all__ = [
     "QComboBox",
     "QDoubleSpinBox",
     "QFormLayout",
+    "QGroupBox",
     "QHBoxLayout",
+    "QIcon",
+    "QImage",
     "QLabel",
+    "QListWidget",
+    "QListWidgetItem",
+    "QPixmap",
     "QLineEdit",
     "QPlainTextEdit",
     "QProgressBar",

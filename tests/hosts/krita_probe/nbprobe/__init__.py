@@ -5,13 +5,16 @@ and the settings and whose token file holds the token, so nothing here touches t
 only reads whether a run is still going). Once the window is up it records Filter > NoiseBrush, then:
 1. one layer "Sky" with a selection; triggers the action noisebrush_sdedit; checks the result; one
    edit_undo; records the layer stack (names and pixels) before and after;
-2. a second image with layers "A" and "B", both selected; the same again (a batch).
+2. a second image with layers "A" and "B", both selected; the same again (a batch);
+3. Live: a third image, Live on, four strokes drawn with setPixelData, the time from each to the preview
+   layer being updated; Apply; one edit_undo.
 Writes NB_PROBE_OUT (JSON) and leaves Krita at once.
 """
 
 import hashlib
 import json
 import os
+import time
 import traceback
 
 from krita import Extension, Krita, Selection
@@ -24,19 +27,22 @@ except ImportError:
 W, H = 64, 48
 SEL = (16, 12, 24, 16)
 PREVIEW = "NoiseBrush preview"
+LW, LH = 384, 320  # the Live document
+LSEL = (64, 64, 256, 192)  # its selection: 256 px wide, as in the issue's target
+LREGION = (0, 0, 384, 320)  # the selection grown by the 64 px context, clipped to the canvas
 
 
 def _pixels(seed):
     return bytes((i * 7 + (i // 4) * (13 + seed)) % 256 if i % 4 != 3 else 255 for i in range(W * H * 4))
 
 
-def _stack(doc):
+def _stack(doc, w=W, h=H):
     """Every layer, bottom to top, as (name, sha1 of its pixels)."""
     out = []
 
     def walk(node):
         for child in node.childNodes():
-            out.append([child.name(), hashlib.sha1(bytes(child.pixelData(0, 0, W, H))).hexdigest()[:12]])
+            out.append([child.name(), hashlib.sha1(bytes(child.pixelData(0, 0, w, h))).hexdigest()[:12]])
             walk(child)
 
     walk(doc.rootNode())
@@ -107,7 +113,7 @@ class Probe(Extension):
             self.doc.waitForDone()
             view = Krita.instance().activeWindow().activeView()
             self.out["selected"] = sorted(n.name() for n in view.selectedNodes())
-            self.run("batch", self.finish)
+            self.run("batch", self.live_start)
         except Exception:
             self.fail()
 
@@ -138,6 +144,92 @@ class Probe(Extension):
             self.doc.waitForDone()
             rec["after_one_undo"] = _stack(self.doc)
             self.then()
+        except Exception:
+            self.fail()
+
+    # -- Live: strokes through the API, the preview follows; Apply; one Undo -------------------------
+    def live_start(self):
+        try:
+            from noisebrush_krita import krita_host
+
+            self.doc.setModified(False)
+            app = Krita.instance()
+            self.doc = app.createDocument(LW, LH, "live", "RGBA", "U8", "", 72.0)
+            app.activeWindow().addView(self.doc)
+            node = self.doc.rootNode().childNodes()[0]
+            node.setName("Live")
+            node.setPixelData(
+                bytes((i * 5 + i // (4 * LW)) % 256 if i % 4 != 3 else 255 for i in range(LW * LH * 4)),
+                0,
+                0,
+                LW,
+                LH,
+            )
+            self.doc.setActiveNode(node)
+            sel = Selection()
+            sel.select(*LSEL, 255)
+            self.doc.setSelection(sel)
+            self.doc.waitForDone()
+            self.live_node = node
+            rec = self.out["live"] = {"latencies": []}
+            # what one poll of Live costs: the layer's pixels in the region it sends, hashed
+            for name, box in (("region", LREGION), ("canvas", (0, 0, LW, LH))):
+                t0 = time.perf_counter()
+                for _ in range(20):
+                    krita_host.region_signature(node, box)
+                rec[f"poll_ms_{name}"] = (time.perf_counter() - t0) / 20 * 1000
+            self.docker.live.setChecked(True)
+            rec["live_on"] = self.docker.live.isChecked()
+            rec["status_on"] = self.docker.status.text()
+            self.ticks = 0
+            self.strokes = 0
+            QTimer.singleShot(50, self.live_wait_first)
+        except Exception:
+            self.fail()
+
+    def live_wait_first(self):
+        self.ticks += 1
+        if self.docker.live_results < 1 and self.ticks < 3000:
+            QTimer.singleShot(50, self.live_wait_first)
+            return
+        self.live_stroke()
+
+    def live_stroke(self):
+        try:
+            if self.strokes >= 4:
+                return self.live_apply()
+            self.seen = self.docker.live_results
+            x, y = LSEL[0] + 8 + 24 * self.strokes, LSEL[1] + 16
+            dab = bytes([40 * self.strokes % 256, 200, 60, 255]) * (16 * 16)
+            self.live_node.setPixelData(dab, x, y, 16, 16)  # a stroke, as the API can draw one
+            self.stroke_at = time.monotonic()
+            self.strokes += 1
+            self.ticks = 0
+            QTimer.singleShot(20, self.live_wait_result)
+        except Exception:
+            self.fail()
+
+    def live_wait_result(self):
+        self.ticks += 1
+        if self.docker.live_results <= self.seen and self.ticks < 6000:
+            QTimer.singleShot(20, self.live_wait_result)
+            return
+        self.out["live"]["latencies"].append(time.monotonic() - self.stroke_at)
+        QTimer.singleShot(300, self.live_stroke)
+
+    def live_apply(self):
+        try:
+            rec = self.out["live"]
+            rec["before_apply"] = _stack(self.doc, LW, LH)
+            self.docker.apply_btn.click()
+            self.doc.waitForDone()
+            rec["after_apply"] = _stack(self.doc, LW, LH)
+            self.docker.live.setChecked(False)
+            Krita.instance().action("edit_undo").trigger()
+            self.doc.waitForDone()
+            rec["after_one_undo"] = _stack(self.doc, LW, LH)
+            rec["history"] = self.docker.history.count()
+            self.finish()
         except Exception:
             self.fail()
 
