@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,34 +32,17 @@ def _pct(values: list[float], q: float) -> float:
 def live(options: Options) -> list[Row]:
     """Studio Live mode: stroke end to live result on screen, stalls, dabs and idle CPU (bundled prior)"""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt6.QtCore import QElapsedTimer, QEventLoop, QPointF, QSettings, Qt, QTimer
+    from PyQt6.QtCore import QPointF, Qt
     from PyQt6.QtGui import QColor
-    from PyQt6.QtWidgets import QApplication
 
+    from noisebrush.bench.qt import StallProbe, application, wait, window
     from noisebrush.gui.tools import ToolEvent
-    from noisebrush.gui.window import MainWindow
 
     strokes = 10 if options.quick else 30
     model, model_note = bundled_or_standin(options.workdir)
     device = "cpu" if not options.cuda else options.device
-    app = QApplication.instance() or QApplication(["noisebrush-bench"])
-    assert isinstance(app, QApplication)
-    tmp = Path(tempfile.mkdtemp(prefix="nb-live-bench-"))
-    win = MainWindow(
-        settings=QSettings(str(tmp / "bench.ini"), QSettings.Format.IniFormat), recovery_folder=tmp
-    )
-    win.resize(1400, 900)
-    win.show()
-
-    def wait(ms: int, until: object = None) -> None:
-        """Run the event loop (blocking, not spinning) for `ms` or until the signal `until` fires."""
-        loop = QEventLoop()
-        if until is not None:
-            until.connect(loop.quit)  # type: ignore[attr-defined]
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-        if until is not None:
-            until.disconnect(loop.quit)  # type: ignore[attr-defined]
+    app = application("noisebrush-bench")
+    win = window("nb-live-bench-", (1400, 900))
 
     # The window's start-up threads (model list, vocabulary) would compete with the painter: let them end.
     start = time.monotonic()
@@ -94,18 +76,7 @@ def live(options: Options) -> list[Row]:
     latencies: list[float] = []
     runs: list[float] = []  # the engine's share: from the live run's start to its result
     dabs: list[float] = []
-    intervals: list[float] = []
-    clock = QElapsedTimer()
-    probe = QTimer()
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.setInterval(5)
-
-    def tick() -> None:
-        intervals.append(clock.nsecsElapsed() / 1e6)
-        clock.restart()
-
-    probe.timeout.connect(tick)
-    clock.start()
+    probe = StallProbe()
     probe.start()
     colours = ((240, 240, 245), (40, 90, 40), (120, 120, 130), (250, 200, 80))
     for i in range(strokes):
@@ -125,8 +96,7 @@ def live(options: Options) -> list[Row]:
         canvas.repaint()  # on screen: the overlay drawn
         latencies.append(time.perf_counter() - ended)
         runs.append(live_ctl.last_run_s)
-    probe.stop()
-    stalls = [max(0.0, iv - 5.0) for iv in intervals[1:]]
+    stalls = probe.stop()
 
     wait(500)  # the last repaint and the worker's thread wind down first
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -228,27 +198,15 @@ def screenshot(path: Path, model: str | None = None) -> None:
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m noisebrush.bench.live docs/studio-live.png
     """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt6.QtCore import QEventLoop, QSettings, Qt, QTimer
+    from PyQt6.QtCore import Qt
     from PyQt6.QtGui import QColor
-    from PyQt6.QtWidgets import QApplication, QDockWidget
+    from PyQt6.QtWidgets import QDockWidget
 
+    from noisebrush.bench.qt import application, wait, window
     from noisebrush.gui.tools import ToolEvent
-    from noisebrush.gui.window import MainWindow
 
-    app = QApplication.instance() or QApplication(["noisebrush-shot"])
-    tmp = Path(tempfile.mkdtemp(prefix="nb-live-shot-"))
-    win = MainWindow(
-        settings=QSettings(str(tmp / "shot.ini"), QSettings.Format.IniFormat), recovery_folder=tmp
-    )
-    win.resize(1400, 860)
-    win.show()
-
-    def wait(ms: int, until: object = None) -> None:
-        loop = QEventLoop()
-        if until is not None:
-            until.connect(loop.quit)  # type: ignore[attr-defined]
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
+    app = application("noisebrush-shot")
+    win = window("nb-live-shot-", (1400, 860))
 
     doc = win.doc
     doc.new(*CANVAS)

@@ -1,7 +1,7 @@
 """NoiseBrush Studio responsiveness: brush dab cost on a 4096x4096 canvas and event-loop stalls while a
 generation runs. Targets: a dab (paint + tile invalidation + repaint) under 16 ms, p99 stall under 50 ms.
 
-    QT_QPA_PLATFORM=offscreen .venv/bin/python bench/studio.py [--model PATH|default] [--steps N]
+    QT_QPA_PLATFORM=offscreen .venv/bin/python -m noisebrush.bench.studio [--model PATH|default] [--steps N]
 
 Without --model a tiny random stand-in prior (core.standins.tiny_ddpm) is built in a temp folder, so the
 stall figure measures the app's own overhead (worker thread, previews), not a real prior's speed.
@@ -27,9 +27,11 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
-from PyQt6.QtCore import QElapsedTimer, QEventLoop, QPointF, QSettings, Qt, QTimer  # noqa: E402
+from PyQt6.QtCore import QEventLoop, QPointF, QSettings, Qt  # noqa: E402
 from PyQt6.QtGui import QColor  # noqa: E402
 from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from noisebrush.bench.qt import StallProbe  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -125,26 +127,14 @@ def bench_stall(app: QApplication, tmp: Path, model: str, steps: int | None, siz
     ctl.finished.connect(outcome.append)
     steps_seen: list[int] = []
     ctl.progress.connect(lambda step, total, left: steps_seen.append(step))
-    intervals: list[float] = []
-    clock = QElapsedTimer()
-    probe = QTimer()
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.setInterval(5)
-
-    def tick() -> None:
-        intervals.append(clock.nsecsElapsed() / 1e6)
-        clock.restart()
-
-    probe.timeout.connect(tick)
-    clock.start()
+    probe = StallProbe()
     probe.start()
     t0 = time.perf_counter()
     ctl.generate()
     while not outcome:
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-    probe.stop()
+    stalls = probe.stop()
     wall = time.perf_counter() - t0
-    stalls = [max(0.0, iv - 5.0) for iv in intervals[1:]]
     print(
         f"generation ({outcome[0]}, {len(steps_seen)} progress reports, {wall:.1f} s, model {model}): "
         f"event-loop stall p50 {pct(stalls, 50):5.1f} ms, p99 {pct(stalls, 99):5.1f} ms, max {max(stalls):6.1f} ms "
