@@ -3,7 +3,7 @@ generation runs. Targets: a dab (paint + tile invalidation + repaint) under 16 m
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m noisebrush.bench.studio [--model PATH|default] [--steps N]
 
-Without --model a tiny random stand-in prior (core.standins.tiny_ddpm) is built in a temp folder, so the
+Without --model a tiny random stand-in prior (bench/standins.py tiny_ddpm) is built in a temp folder, so the
 stall figure measures the app's own overhead (worker thread, previews), not a real prior's speed.
 
 The window loads the bundled prior's vocabulary on a thread at start-up, which takes tens of seconds on
