@@ -101,7 +101,7 @@ def selection(opt: Options) -> list[Row]:
     canvas[1900:2156, 1900:2156] = lake_guide(256, 256)
     mask = np.zeros((4096, 4096), np.float32)
     mask[1900:2156, 1900:2156] = 1.0
-    common = {"model": str(path), "device": "cpu", "strength": 0.5, "context": 0}
+    common: dict[str, Any] = {"model": str(path), "device": "cpu", "strength": 0.5, "context": 0}
     on_canvas = SDEditRequest(guide=canvas, mask=mask, **common)
     alone = SDEditRequest(guide=lake_guide(256, 256), mask=np.ones((256, 256), np.float32), **common)
     ours, peer, ratio = side_by_side(

@@ -11,6 +11,8 @@ guide at strength 1, so the LCM run makes 4 UNet calls and the default (PNDM) ru
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -70,7 +72,9 @@ def lcm_vs_default(opt: Options) -> list[Row]:
     guide = np.repeat(np.repeat((rng.rand(size // 8, size // 8, 3) * 255).astype(np.uint8), 8, 0), 8, 1)
     engine = Engine(memory_budget=0)
     # The same guidance on both sides (both run the unconditional half), so the ratio is the steps' alone.
-    base = dict(guide=guide, model=str(folder), strength=1.0, prompt="a red barn", guidance=1.5, seed=1)
+    base: dict[str, Any] = dict(
+        guide=guide, model=str(folder), strength=1.0, prompt="a red barn", guidance=1.5, seed=1
+    )
     base["device"] = opt.device
 
     def lcm() -> None:

@@ -33,6 +33,7 @@ class Document(Protocol):
 
     def _write_pixels(self, layer: Layer, box: Box, values: np.ndarray) -> None: ...
 
+
 OPACITY_MERGE_ID = 1001
 
 

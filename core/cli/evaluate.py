@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -117,7 +118,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     if args.canvas is not None and args.ledits:
         raise BadInput("--canvas and --ledits are two protocols; give one")
-    _, others = (_LEDITS_ONLY, _SDEDIT_ONLY) if args.ledits else (_SDEDIT_ONLY, _LEDITS_ONLY)
+    others: tuple[str, ...] = _SDEDIT_ONLY if args.ledits else _LEDITS_ONLY
     if args.canvas is not None:
         others = _LEDITS_ONLY + tuple(n for n in _SDEDIT_ONLY if n not in _CANVAS_TOO)
     else:
@@ -174,6 +175,17 @@ def parse_strengths(text: str) -> tuple[float, ...]:
     return values
 
 
+def _progress_bar(desc: str, total: int | None = None) -> tuple[tqdm, Callable[[str, int], None]]:
+    """A bar on stderr and the evaluations' progress callback: what runs now, and images done since."""
+    bar = tqdm(desc=desc, unit="img", total=total)
+
+    def progress(what: str, done: int) -> None:
+        bar.set_postfix_str(what)
+        bar.update(done)
+
+    return bar, progress
+
+
 def run_sdedit(args: argparse.Namespace) -> int:
     from noisebrush.core.lab.evaluate import evaluate, example_sheet, to_markdown, write_report
 
@@ -184,11 +196,7 @@ def run_sdedit(args: argparse.Namespace) -> int:
         **_shared(args),
         **given,
     )
-    bar = tqdm(desc="eval", unit="img")
-
-    def progress(what: str, done: int) -> None:
-        bar.set_postfix_str(what)
-        bar.update(done)
+    bar, progress = _progress_bar("eval")
 
     from noisebrush.core.engine.engine import Engine
 
@@ -214,11 +222,7 @@ def run_ledits(args: argparse.Namespace) -> int:
         **given,
     )
     config.validate()
-    bar = tqdm(desc="eval --ledits", unit="img", total=config.images)
-
-    def progress(what: str, done: int) -> None:
-        bar.set_postfix_str(what)
-        bar.update(done)
+    bar, progress = _progress_bar("eval --ledits", config.images)
 
     report = evaluate_ledits(config, None, progress)
     bar.close()
@@ -254,11 +258,7 @@ def run_canvas(args: argparse.Namespace) -> int:
         **{n: getattr(args, n) for n in names}, sizes=parse_sizes(args.canvas), native=args.size, **given
     )
     config.validate()
-    bar = tqdm(desc="eval --canvas", unit="img")
-
-    def progress(what: str, done: int) -> None:
-        bar.set_postfix_str(what)
-        bar.update(done)
+    bar, progress = _progress_bar("eval --canvas")
 
     report = evaluate_canvas(config, None, progress)
     bar.close()

@@ -248,7 +248,8 @@ class _Run:
             return prior.predict(x, t, cond)
 
         cells = prior.vae_factor  # MultiDiffusion windows when the budget asks (core/engine/tiles.py)
-        denoise = tiled(predict, tuple(keep.shape[-2:]), self.tile // cells, prior.multiple // cells)
+        region = (int(keep.shape[-2]), int(keep.shape[-1]))
+        denoise = tiled(predict, region, self.tile // cells, prior.multiple // cells)
 
         report = None
         if self.callback is not None:

@@ -50,7 +50,7 @@ def blur(images: np.ndarray, sigma: float) -> np.ndarray:
 def band_energy(images: list[np.ndarray], band: tuple[float, float] = BAND) -> float:
     """Mean over images of the mean square of (blur(sigma_lo) - blur(sigma_hi)) of the luma in [0, 1]."""
     grey = np.stack(
-        [im[..., :3].astype(np.float32) @ np.float32([0.299, 0.587, 0.114]) / 255 for im in images]
+        [im[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255 for im in images]
     )
     dog = blur(grey, band[0]) - blur(grey, band[1])
     return float(np.mean(dog**2))
