@@ -24,6 +24,17 @@ do not edit by hand (tests/test_fields.py fails when this file and the requests 
 '''
 
 
+WIDGET_STEP = 0.01  # the finest step of the plugins' number widgets
+
+
+def _highest(high: float | None, open_: bool) -> float | None:
+    """The largest value a plugin widget may offer: an upper bound the request excludes ([0, 1) for skip)
+    comes down by one widget step, so no widget can send what the server refuses."""
+    if high is None or not open_:
+        return high
+    return high - 1 if isinstance(high, int) else round(high - WIDGET_STEP, 6)
+
+
 def table() -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for kind, cls in (("sdedit", SDEditRequest), ("ledits", LeditsRequest), ("concept", Concept)):
@@ -31,7 +42,7 @@ def table() -> dict[str, dict[str, dict[str, Any]]]:
             name: {
                 "default": s.default,
                 "low": s.low,
-                "high": s.high,
+                "high": _highest(s.high, s.high_open),
                 "choices": list(s.choices) if s.choices else None,
                 "label": s.label,
                 "help": s.help,
