@@ -24,18 +24,13 @@ from noisebrush.core.engine.requests import SDEditRequest
 
 def taesd_vs_vae(opt: Options) -> list[Row]:
     """Preview cost of one step: a TAESD decode against a full VAE decode of the same latent (SD 1.x)."""
-    from diffusers import AutoencoderKL, AutoencoderTiny
+    from diffusers import AutoencoderTiny
+
+    from noisebrush.bench.standins import sd15_vae
 
     device, dtype = pick_device(opt.device)
     torch.manual_seed(0)
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        latent_channels=4,
-        layers_per_block=2,
-        sample_size=512,
-    )
+    vae = sd15_vae()
     vae = vae.to(device, dtype).eval()
     tiny = TinyPreview(AutoencoderTiny().to(device, dtype).eval(), path=None)  # type: ignore[arg-type]
     side = 32 if opt.quick else 64  # latents: 256 or 512 pixels

@@ -139,14 +139,7 @@ def sd_components(seed: int = 0, size: str = "tiny", scheduler: str = "PNDMSched
     torch.manual_seed(seed)
     if size == "sd15":
         unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64)  # the defaults are SD 1.5's UNet
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            layers_per_block=2,
-            sample_size=512,
-        )
+        vae = sd15_vae()
         text = CLIPTextConfig(
             hidden_size=768,
             intermediate_size=3072,
@@ -566,3 +559,17 @@ def tiny_controlnet(out: Path, base: Path, seed: int = 0) -> Path:
     else:
         net.save_pretrained(out)
     return out
+
+
+def sd15_vae():  # type: ignore[no-untyped-def]
+    """Stable Diffusion 1.5's VAE in shape (random weights): the one a preview or decode cost is timed on."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
