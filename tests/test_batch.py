@@ -398,3 +398,59 @@ def test_batch_command_refuses_bad_settings_before_any_work(tmp_path, capsys):
     assert main(["batch", str(pattern), "-o", str(tmp_path / "out"), "--workers", "2"]) == 2
     assert "--workers needs --ray" in capsys.readouterr().err
     assert not (tmp_path / "out" / MANIFEST).exists()
+
+
+# -- in memory: the Studio's and the server's batches ------------------------------------------------------
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 8), refused=st.sets(st.integers(0, 7)), masked=st.booleans())
+def test_a_batch_in_memory_reports_every_frame_once_in_order_and_writes_nothing(
+    tmp_path_factory, monkeypatch, n, refused, masked
+):
+    from noisebrush.core.batch.inputs import frames_of
+
+    tmp = tmp_path_factory.mktemp("memory")
+    monkeypatch.chdir(tmp)
+    writes = Writes(monkeypatch)
+    images = []
+    for i in range(n):
+        a = frame(i)
+        if i in refused:
+            a[0, 0, 0] = 13
+        images.append((f"layer {i}", a))
+    mask = np.zeros((16, 16), np.uint8)
+    mask[:, :8] = 255
+    batch = Batch(frames_of(images), None, {"model": "default"}, masks=Masks(None, mask if masked else None))
+    seen = []
+    summary = run_batch(batch, in_process(FakeEngine()), seen.append)
+    assert [r.frame.index for r in seen] == list(range(n))
+    for r, (_, a) in zip(seen, images, strict=True):
+        if a[0, 0, 0] == 13:
+            assert (r.status, r.image, r.reason) == ("failed", None, "this frame is refused")
+        else:
+            assert r.status == "done" and r.path is None
+            np.testing.assert_array_equal(r.image, 255 - a)
+    assert len(summary.done) == n - len([i for i in refused if i < n]) and summary.outputs == []
+    assert writes.paths == [] and list(tmp.iterdir()) == []
+
+
+def test_a_mask_of_another_size_fails_each_frame_alone_with_both_sizes():
+    from noisebrush.core.batch.inputs import frames_of
+
+    batch = Batch(
+        frames_of([("a", frame(0)), ("b", frame(1))]),
+        None,
+        {"model": "default"},
+        masks=Masks(None, np.zeros((8, 8), np.uint8)),
+    )
+    summary = run_batch(batch, in_process(FakeEngine()))
+    assert [name for name, _ in summary.failed] == ["a", "b"]
+    assert "mask is 8x8, frame a is 16x16" in summary.failed[0][1]
+
+
+def test_frames_in_memory_need_one_image_and_distinct_names():
+    from noisebrush.core.batch.inputs import frames_of
+
+    with pytest.raises(BadInput, match="at least one image"):
+        frames_of([])
+    with pytest.raises(BadInput, match="share the name 'a'"):
+        frames_of([("a", frame(0)), ("a", frame(1))])

@@ -66,6 +66,30 @@ def frames_from(source: Path) -> list[Frame]:
         raise BadInput(f"batch input {text} does not exist")
     if not frames:
         raise BadInput(f"batch input {text} holds no images ({', '.join(READABLE)})")
+    return _unique(frames)
+
+
+def frames_of(images: list[tuple[str, np.ndarray]]) -> list[Frame]:
+    """Frames already in memory (the Studio's layers, a server job's images): (name, pixels) in input order,
+    numbered by position. Their bytes are the pixels themselves, so a frame's hash follows its content."""
+    if not images:
+        raise BadInput("a batch needs at least one image")
+    frames = [
+        Frame(i, name, i, partial(_pixel_bytes, image), partial(_same, image))
+        for i, (name, image) in enumerate(images)
+    ]
+    return _unique(frames)
+
+
+def _pixel_bytes(image: np.ndarray) -> bytes:
+    return str(image.shape).encode() + np.ascontiguousarray(image).tobytes()
+
+
+def _same(image: np.ndarray, _data: bytes) -> np.ndarray:
+    return image
+
+
+def _unique(frames: list[Frame]) -> list[Frame]:
     names = [f.name for f in frames]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -198,8 +222,11 @@ class Masks:
     """The mask of each frame: none, one file for all, or a folder matched by the frame's name, else by
     its frame number (the last digits in the mask's name)."""
 
-    def __init__(self, source: Path | None) -> None:
+    def __init__(self, source: Path | None, image: np.ndarray | None = None) -> None:
+        """`source` a file or folder; or `image`, one mask in memory for every frame (a selection)."""
         self.source = source
+        self.image = image
+        self._hashes: dict[Path, str] = {}
         self._by_name: dict[str, Path] = {}
         self._by_number: dict[int, Path] = {}
         if source is None:
@@ -225,6 +252,25 @@ class Masks:
             raise BadInput(f"no mask in {self.source} is named {frame.name} or numbered {frame.number}")
         return found
 
-    @staticmethod
-    def load(path: Path, image: np.ndarray) -> np.ndarray:
-        return load_mask(path, (image.shape[1], image.shape[0]))
+    def hash(self, frame: Frame) -> str | None:
+        """The hash of `frame`'s mask for the manifest (each file read once), None without a mask."""
+        if self.image is not None:
+            return self._hashes.setdefault(Path(), digest(_pixel_bytes(self.image)))
+        path = self.path(frame)
+        if path is None:
+            return None
+        if path not in self._hashes:
+            self._hashes[path] = digest(path.read_bytes())
+        return self._hashes[path]
+
+    def load(self, frame: Frame, image: np.ndarray) -> np.ndarray | None:
+        """`frame`'s mask at the size of its pixels `image`, or None."""
+        if self.image is not None:
+            if self.image.shape[:2] != image.shape[:2]:
+                raise BadInput(
+                    f"the mask is {self.image.shape[1]}x{self.image.shape[0]}, "
+                    f"frame {frame.name} is {image.shape[1]}x{image.shape[0]}; they must be the same size"
+                )
+            return self.image
+        path = self.path(frame)
+        return None if path is None else load_mask(path, (image.shape[1], image.shape[0]))

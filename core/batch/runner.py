@@ -52,7 +52,7 @@ class Batch:
     seed + n (independent noise, as separate runs would)."""
 
     frames: list[Frame]
-    output: Path
+    output: Path | None  # None: nothing is written, each result reaches `on_frame` (the Studio, the server)
     fields: dict[str, Any]
     operation: str = "sdedit"
     masks: Masks = field(default_factory=lambda: Masks(None))
@@ -101,7 +101,8 @@ class FrameResult:
     frame: Frame
     status: str  # "done", "skipped" or "failed"
     reason: str = ""
-    path: Path | None = None
+    path: Path | None = None  # where a done or skipped frame's output is (batches with an output folder)
+    image: np.ndarray | None = None  # a frame made in this run
 
 
 @dataclass
@@ -169,30 +170,28 @@ def encode_png(image: np.ndarray) -> bytes:
 def run_batch(
     batch: Batch, executor: Executor, on_frame: Callable[[FrameResult], None] | None = None
 ) -> Summary:
-    """Run `batch`, calling `on_frame` once per frame (skipped ones first, then in input order)."""
+    """Run `batch`, calling `on_frame` once per frame (skipped ones first, then in input order). With an
+    output folder each result is written and recorded in its manifest; without one (`output` None) nothing is
+    written or skipped and each result's pixels reach `on_frame` alone."""
     batch.validate()
-    batch.output.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(batch.output)
+    manifest = None
+    if batch.output is not None:
+        batch.output.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(batch.output)
     request = batch.described()
     key = fingerprint(request)
     summary = Summary()
     report = on_frame or (lambda _r: None)
-    mask_hashes: dict[Path, str] = {}
-
-    def mask_of(frame: Frame) -> tuple[Path | None, str | None]:
-        path = batch.masks.path(frame)
-        if path is None:
-            return None, None
-        if path not in mask_hashes:
-            mask_hashes[path] = digest(path.read_bytes())
-        return path, mask_hashes[path]
 
     todo: list[Frame] = []
     for frame in batch.frames:
+        if manifest is None or batch.output is None:
+            todo.append(frame)
+            continue
         try:
             entry = Entry(
                 digest(frame.read(), frame.placement),
-                mask_of(frame)[1],
+                batch.masks.hash(frame),
                 key,
                 batch.seed(frame),
                 output_name(frame),
@@ -214,9 +213,8 @@ def run_batch(
         for frame in todo:
             try:
                 input_hash, image = frame.load()
-                mask_path, mask_hash = mask_of(frame)
-                mask = None if mask_path is None else Masks.load(mask_path, image)
-                job = Job(frame, batch.request(frame, image, mask))
+                mask_hash = None if manifest is None else batch.masks.hash(frame)
+                job = Job(frame, batch.request(frame, image, batch.masks.load(frame, image)))
                 job.request.validate()
             except BadInput as e:
                 pending[frame.index] = Outcome(frame.index, None, one_line(str(e)))
@@ -249,17 +247,18 @@ def run_batch(
         pending[outcome.index] = outcome
         write_ready()
     write_ready()
-    summary.outputs = [
-        batch.output / output_name(f)
-        for f in batch.frames
-        if f.name in summary.done or f.name in summary.skipped
-    ]
+    if batch.output is not None:
+        summary.outputs = [
+            batch.output / output_name(f)
+            for f in batch.frames
+            if f.name in summary.done or f.name in summary.skipped
+        ]
     return summary
 
 
 def _finish(
     batch: Batch,
-    manifest: Manifest,
+    manifest: Manifest | None,
     key: str,
     request: dict[str, Any],
     frame: Frame,
@@ -272,6 +271,10 @@ def _finish(
         summary.failed.append((frame.name, outcome.reason))
         report(FrameResult(frame, "failed", outcome.reason))
         return
+    if manifest is None or batch.output is None:
+        summary.done.append(frame.name)
+        report(FrameResult(frame, "done", image=outcome.image))
+        return
     data = encode_png(outcome.image)
     input_hash, mask_hash = loaded[frame.index]
     entry = Entry(input_hash, mask_hash, key, batch.seed(frame), output_name(frame), digest(data))
@@ -280,4 +283,4 @@ def _finish(
     path = batch.output / entry.output
     write_atomic(path, data)
     summary.done.append(frame.name)
-    report(FrameResult(frame, "done", path=path))
+    report(FrameResult(frame, "done", path=path, image=outcome.image))
