@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real hosts that tests/hosts/ drive, idempotently:
-#   - Krita 5 with kritarunner (Debian packages krita, python3-pyqt5);
+#   - Krita 5 with kritarunner (Debian packages krita, python3-pyqt5), Xvfb and xdotool for the full windows;
 #   - a Debian trixie root with GIMP 3 (gimp-console-3.0 + Python GI), since bookworm only has GIMP 2.10.
 # Needs root. Re-running is cheap: each step is skipped when its result is already there.
 # The root lives in $NOISEBRUSH_GIMP_ROOT (default: /var/cache/noisebrush/gimp-root, kept between clones and CI runs on one machine).
@@ -20,6 +20,7 @@ command -v kritarunner >/dev/null || missing+=(krita)
 python3 -c 'import PyQt5' 2>/dev/null || missing+=(python3-pyqt5)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v Xvfb >/dev/null || missing+=(xvfb)
+command -v xdotool >/dev/null || missing+=(xdotool)  # the full-window tests press keys as a painter does
 if [ ${#missing[@]} -gt 0 ]; then
   echo "hosts.sh: apt-get install ${missing[*]}"
   apt-get update -q

@@ -108,8 +108,12 @@ def test_gimp_selection_gives_new_layer_above_source(
     assert res["changed_inside"] > 0
 
 
-def test_gimp_three_layers_give_three_results(gimp_root: Path, host_server: tuple[str, str, int]) -> None:
+def test_gimp_three_layers_give_three_results(
+    gimp_root: Path, host_server: tuple[str, str, int], submitted: list[str]
+) -> None:
+    before = len(submitted)
     data = run_gimp(gimp_root, host_server, "batch")
+    assert submitted[before:] == ["batch"], "the layers were not sent as one batch job"
     assert data["order"] == [
         "Layer 3 (SDEdit)",
         "Layer 3",
@@ -270,7 +274,14 @@ def test_gimp_one_undo_takes_a_generation_back(
 ) -> None:
     """In the full GIMP window: the procedure (previews shown in a layer that becomes the result), then one
     Ctrl+Z in the image window; the layer stack (names, offsets, sizes, pixels) is exactly as before."""
-    gimp = start_gimp_window(profile, screen, host_server, NB_SCENARIO="undo", NB_LAYERS=scenario)
+    gimp = start_gimp_window(
+        profile,
+        screen,
+        host_server,
+        NB_SCENARIO="undo",
+        NB_LAYERS=scenario,
+        NB_TEXT=json.dumps({"previews": True}),
+    )
     try:
         wait_file(profile.outside / "report.json.ran", gimp)
         ran = json.loads((profile.outside / "report.json.ran").read_text())

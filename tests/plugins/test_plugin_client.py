@@ -14,7 +14,7 @@ import gimp_logic
 import numpy as np
 import pytest
 from nb_live import TOKEN, FakeEngine, live_server
-from noisebrush_krita import nb_png
+from noisebrush_krita import nb_jobs, nb_png
 from noisebrush_krita.nb_client import Client, ServerError, read_token, token_path
 from noisebrush_krita.nb_edit import Settings
 from noisebrush_krita.nb_jobs import Cancelled, Stop, Target, run_jobs
@@ -103,10 +103,39 @@ def test_run_jobs_cancel_and_failure() -> None:
         deadline = time.monotonic() + 5  # the second job may be stopping at its next step
         while not all(j.done for j in _app.state.queue.jobs()) and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert [j.status for j in _app.state.queue.jobs()] == ["cancelled", "cancelled"]
+        assert [(j.kind, j.status) for j in _app.state.queue.jobs()] == [("batch", "cancelled")]
     with live_server(FakeEngine()) as (u, _app):
         with pytest.raises(ServerError, match="L: RuntimeError: fake engine exploded"):
             run_jobs(Client(u, TOKEN), Settings(prompt="explode"), [t])
+        bad = bytearray(rgba(8, 8))
+        bad[:3] = b"\x01\x02\x03"  # the fake engine fails this frame alone
+        with pytest.raises(ServerError, match="^Bad: RuntimeError: fake engine exploded"):
+            run_jobs(Client(u, TOKEN), Settings(), [t, Target("n", "Bad", (0, 0, 8, 8), bytes(bad), None)])
+
+
+def test_selected_layers_go_as_one_batch_job_and_come_back_in_order(url: str) -> None:
+    """Two layers sharing a size and selection are one batch job with every frame on the seed (as a job per
+    layer had); layers of another size or selection go in a batch of their own; each variation is one."""
+    w, h = 16, 12
+    layers = [rgba(w, h, seed=k) for k in range(3)] + [rgba(w + 2, h, seed=3)]
+    targets = [Target(f"n{k}", f"L{k}", (0, 0, w + (k == 3) * 2, h), px, None) for k, px in enumerate(layers)]
+    runs = nb_jobs._runs(Settings(seed=9, variations=2), targets)
+    assert [(m, b["kind"], b["seed"], b["shared_noise"]) for m, b in runs] == [
+        ([0, 1, 2], "batch", 9, True),
+        ([3], "batch", 9, True),
+        ([0, 1, 2], "batch", 10, True),
+        ([3], "batch", 10, True),
+    ]
+    assert runs[0][1]["names"] == ["L0", "L1", "L2"] and "variations" not in runs[0][1]
+    out = run_jobs(Client(url, TOKEN), Settings(variations=2), targets)
+    for px, t, images in zip(layers, targets, out, strict=True):
+        want = np.frombuffer(px, np.uint8).reshape(t.box[3], t.box[2], 4)
+        assert len(images) == 2
+        for img in images:
+            got = np.frombuffer(img, np.uint8).reshape(want.shape)
+            assert np.array_equal(got[..., :3], 255 - want[..., :3]) and np.array_equal(
+                got[..., 3], want[..., 3]
+            )
 
 
 class FakeGimp:
@@ -290,3 +319,11 @@ def test_gimp_cancelled_run_takes_its_preview_layer_away(url: str) -> None:
     assert f"add {gimp_logic.PREVIEW_NAME}" in host.calls
     assert [d["name"] for d in host.stack] == ["L"]
     assert host.calls.count("undo start") == host.calls.count("undo end") == 1
+
+
+def test_gimp_preview_layer_is_off_by_default_so_a_cancel_leaves_the_image_as_it_was() -> None:
+    """GIMP SIGKILLs a plug-in on Cancel, so a preview layer cannot be cleaned up after one: off unless asked."""
+    for kind in ("sdedit", "ledits"):
+        (arg,) = [a for a in gimp_logic.ARGS[kind] if a.name == "previews"]
+        assert arg.default is False
+        assert gimp_logic.settings_from(gimp_logic.read_args(lambda _n: None, kind), kind).previews is False

@@ -61,7 +61,10 @@ _OWN = {  # arguments that are the plug-in's, not a job field's
     "previews": (
         "Preview layer",
         "show the run's previews in a layer that becomes the result; a Cancel then leaves it, one Undo away",
-        True,
+        # Off by default: GIMP kills a plug-in on Cancel with no chance to clean up, so only without the
+        # preview layer does a Cancel leave the image exactly as it was; the progress text still shows the
+        # step and the time left.
+        False,
     ),
 }
 
