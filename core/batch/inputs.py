@@ -8,7 +8,7 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -220,13 +220,23 @@ def _safe(name: str) -> str:
 
 class Masks:
     """The mask of each frame: none, one file for all, or a folder matched by the frame's name, else by
-    its frame number (the last digits in the mask's name)."""
+    its frame number (the last digits in the mask's name); or in memory, one for all or one per frame."""
 
-    def __init__(self, source: Path | None, image: np.ndarray | None = None) -> None:
-        """`source` a file or folder; or `image`, one mask in memory for every frame (a selection)."""
+    def __init__(
+        self,
+        source: Path | None,
+        image: np.ndarray | None = None,
+        images: Sequence[np.ndarray | None] | None = None,
+    ) -> None:
+        """`source` a file or folder; or `image`, one mask in memory for every frame (a selection); or
+        `images`, one mask (None: all may change) per frame by its index (layers of different bounds)."""
+        if image is not None and images is not None:
+            raise BadInput("give one mask for every frame or one mask per frame, not both")
         self.source = source
         self.image = image
+        self.images = None if images is None else list(images)
         self._hashes: dict[Path, str] = {}
+        self._memory_hashes: dict[int, str] = {}  # by frame index; -1 for the one mask of every frame
         self._by_name: dict[str, Path] = {}
         self._by_number: dict[int, Path] = {}
         if source is None:
@@ -243,6 +253,21 @@ class Masks:
         elif not source.is_file():
             raise BadInput(f"mask {source} does not exist")
 
+    @property
+    def in_memory(self) -> bool:
+        return self.image is not None or self.images is not None
+
+    def _given(self, frame: Frame) -> np.ndarray | None:
+        """`frame`'s mask held in memory; BadInput (that frame fails alone) when the list has none for it."""
+        if self.images is None:
+            return self.image
+        if not 0 <= frame.index < len(self.images):
+            raise BadInput(
+                f"no mask for frame {frame.name}: {len(self.images)} masks were given, one per frame in "
+                "input order"
+            )
+        return self.images[frame.index]
+
     def path(self, frame: Frame) -> Path | None:
         """The mask file of `frame`; BadInput (that frame fails alone) when a folder has none for it."""
         if self.source is None or self.source.is_file():
@@ -254,8 +279,12 @@ class Masks:
 
     def hash(self, frame: Frame) -> str | None:
         """The hash of `frame`'s mask for the manifest (each file read once), None without a mask."""
-        if self.image is not None:
-            return self._hashes.setdefault(Path(), digest(_pixel_bytes(self.image)))
+        if self.in_memory:
+            mask = self._given(frame)
+            if mask is None:
+                return None
+            key = -1 if self.images is None else frame.index
+            return self._memory_hashes.setdefault(key, digest(_pixel_bytes(mask)))
         path = self.path(frame)
         if path is None:
             return None
@@ -265,12 +294,13 @@ class Masks:
 
     def load(self, frame: Frame, image: np.ndarray) -> np.ndarray | None:
         """`frame`'s mask at the size of its pixels `image`, or None."""
-        if self.image is not None:
-            if self.image.shape[:2] != image.shape[:2]:
+        if self.in_memory:
+            mask = self._given(frame)
+            if mask is not None and mask.shape[:2] != image.shape[:2]:
                 raise BadInput(
-                    f"the mask is {self.image.shape[1]}x{self.image.shape[0]}, "
+                    f"the mask is {mask.shape[1]}x{mask.shape[0]}, "
                     f"frame {frame.name} is {image.shape[1]}x{image.shape[0]}; they must be the same size"
                 )
-            return self.image
+            return mask
         path = self.path(frame)
         return None if path is None else load_mask(path, (image.shape[1], image.shape[0]))

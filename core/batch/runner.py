@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
@@ -19,6 +20,7 @@ from PIL import Image
 
 from noisebrush.core.batch.inputs import Frame, Masks, digest
 from noisebrush.core.batch.manifest import Entry, Manifest, fingerprint, write_atomic
+from noisebrush.core.engine.progress import Progress, ProgressCallback
 from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
 from noisebrush.core.errors import BadInput, Cancelled
 
@@ -77,8 +79,10 @@ class Batch:
             and not 0 <= int(self.fields["seed"]) + max((f.number for f in self.frames), default=0) < 2**63
         ):
             raise BadInput("seed plus the highest frame number must stay below 2^63")
-        probe = Frame(0, "probe", 0, bytes, lambda _: np.zeros((8, 8, 3), np.uint8))
-        self.request(probe, np.zeros((8, 8, 3), np.uint8), None).validate()
+        # The probe frame takes the size of an image among the fields (a control image must match its frame).
+        size = next((v.shape[:2] for v in self.fields.values() if isinstance(v, np.ndarray)), (8, 8))
+        probe = Frame(0, "probe", 0, bytes, lambda _: np.zeros((*size, 3), np.uint8))
+        self.request(probe, np.zeros((*size, 3), np.uint8), None).validate()
         from noisebrush.core.engine.sources import resolve_model
 
         resolve_model(
@@ -122,15 +126,19 @@ def output_name(frame: Frame) -> str:
 
 
 def attempt(
-    engine: Any, request: Request, should_stop: Callable[[], bool] | None = None
+    engine: Any,
+    request: Request,
+    should_stop: Callable[[], bool] | None = None,
+    callback: ProgressCallback | None = None,
 ) -> tuple[np.ndarray | None, str]:
     """Run one frame: (image, "") or (None, one-line reason). Anything but a cancel fails this frame alone:
     a bad pixel format, a frame the memory budget refuses, even a bug met by one odd frame."""
     try:
-        stop = {} if should_stop is None else {"should_stop": should_stop}
+        given = {"should_stop": should_stop, "callback": callback}
+        hooks = {k: v for k, v in given.items() if v is not None}
         if isinstance(request, LeditsRequest):
-            return engine.ledits(request, **stop), ""
-        return engine.sdedit(request, **stop)[0], ""
+            return engine.ledits(request, **hooks), ""
+        return engine.sdedit(request, **hooks)[0], ""
     except (Cancelled, KeyboardInterrupt):
         raise
     except BadInput as e:
@@ -143,10 +151,15 @@ def one_line(text: str) -> str:
     return " ".join(text.split())[:300]
 
 
-def in_process(engine: Any = None, should_stop: Callable[[], bool] | None = None) -> Executor:
+def in_process(
+    engine: Any = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_step: Callable[[Frame, Progress], None] | None = None,
+) -> Executor:
     """Frames one after another on this machine's engine (made on first use: the model loads once).
     Once `should_stop()` says True the running frame stops and run_batch raises Cancelled; every frame
-    written before stays done in the manifest."""
+    written before stays done in the manifest. `on_step` hears each step of each frame (the Studio's
+    progress and previews); raising Cancelled from it stops the batch too."""
 
     def run(jobs: Iterable[Job]) -> Iterator[Outcome]:
         nonlocal engine
@@ -155,7 +168,8 @@ def in_process(engine: Any = None, should_stop: Callable[[], bool] | None = None
                 from noisebrush.core.engine.engine import Engine
 
                 engine = Engine()
-            image, reason = attempt(engine, job.request, should_stop)
+            callback = None if on_step is None else partial(on_step, job.frame)
+            image, reason = attempt(engine, job.request, should_stop, callback)
             yield Outcome(job.frame.index, image, reason)
 
     return run

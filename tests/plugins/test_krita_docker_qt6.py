@@ -296,3 +296,50 @@ def test_history_is_bounded(docker_module: types.ModuleType) -> None:
             Entry({"kind": "sdedit", "seed": seed, "strength": 0.5}, None, "L", (0, 0, 1, 1), bytes(4), True)
         )
     assert [e.settings["seed"] for e in h.entries] == [4, 3, 2]
+
+
+def test_history_rerun_runs_the_picked_result_again_with_a_new_seed_on_its_layer_as_it_is_now(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-run takes the picked entry's settings (the docker shows them), a seed it never had, and its
+    source layer's current pixels, even when another layer is selected now."""
+    host = docker_module.host
+    src = np.random.default_rng(2).integers(0, 256, (H, W, 4), dtype=np.uint8)
+    doc = _one_layer_document(host, monkeypatch, src.tobytes())
+    paint = doc.root.children[0]
+    other = Node(doc, "Other")
+    doc.root.addChildNode(other, paint)
+    seen: list[Any] = []
+
+    class Recording(FakeEngine):
+        def sdedit(self, req: Any, callback: Any = None, should_stop: Any = None) -> list[np.ndarray]:
+            seen.append(req)
+            return super().sdedit(req, callback, should_stop)
+
+    with live_server(Recording(steps=2, delay=0.01), preview_interval=0.0) as (url, app):
+        docker = docker_module.NoiseBrushDocker()
+        qtbot.addWidget(docker)
+        docker.url.setText(url)
+        docker.token.setText(TOKEN)
+        docker.strength.setValue(0.35)
+        docker.seed.setValue(7)
+        docker.generate_btn.click()
+        qtbot.waitUntil(lambda: docker._worker is None and docker._thread is None, timeout=20000)
+        assert not docker.rerun_btn.isEnabled()  # nothing picked yet
+        monkeypatch.setattr(host, "selected_nodes", lambda d: [other])  # the painter moved on
+        docker.strength.setValue(0.8)
+        paint.px[(9 * W + 11) * 4 : (9 * W + 13) * 4] = bytes(8)  # and painted on the source since
+        docker.history.setCurrentRow(0)
+        docker._history_clicked(docker.history.item(0))
+        assert docker.rerun_btn.isEnabled()
+        docker.rerun_btn.click()
+        qtbot.waitUntil(lambda: docker._worker is None and docker._thread is None, timeout=20000)
+    first, again = seen
+    assert docker.strength.value() == pytest.approx(0.35) and docker.seed.value() != 7
+    assert again.seed == docker.seed.value() != first.seed == 7
+    assert again.strength == pytest.approx(0.35)
+    names = [n.name() for n in doc.root.children]
+    assert names == ["Paint", "Paint (SDEdit)", "Paint (SDEdit)", "Other"], names
+    made = np.frombuffer(bytes(doc.root.children[1].px), np.uint8).reshape(H, W, 4)
+    now = np.frombuffer(bytes(paint.px), np.uint8).reshape(H, W, 4)
+    assert np.array_equal(made[9, 11, :3], 255 - now[9, 11, :3])  # made from the source as it is now

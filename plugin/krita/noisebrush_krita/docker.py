@@ -8,6 +8,7 @@ requests), so no bound or default of the engine is written here.
 from __future__ import annotations
 
 import json
+import random
 import time
 from typing import Any
 
@@ -127,14 +128,22 @@ class NoiseBrushDocker(DockWidget):
         self.apply_btn = QPushButton("Apply")
         self.apply_btn.setToolTip("keep the result shown in the preview layer as a layer (one undo step)")
         self.apply_btn.setEnabled(False)
+        self.rerun_btn = QPushButton("Re-run")
+        self.rerun_btn.setToolTip(
+            "run the result picked in the history again with a new seed, on its layer as it is now"
+        )
+        self.rerun_btn.setEnabled(False)
         live_row = QHBoxLayout()
         live_row.addWidget(self.live)
         live_row.addWidget(self.apply_btn)
+        live_row.addWidget(self.rerun_btn)
         self.history = QListWidget()
         self.history.setViewMode(QListWidget.ViewMode.IconMode)
         self.history.setIconSize(_size(64))
         self.history.setMaximumHeight(110)
-        self.history.setToolTip("results of this session: click shows one in the preview layer")
+        self.history.setToolTip(
+            "results of this session: click shows one in the preview layer; Apply keeps it, Re-run runs it again"
+        )
         self.bar = QProgressBar()
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -176,9 +185,10 @@ class NoiseBrushDocker(DockWidget):
         self.live.toggled.connect(self._live_toggled)
         self.apply_btn.clicked.connect(self.apply_shown)
         self.history.itemClicked.connect(self._history_clicked)
+        self.rerun_btn.clicked.connect(self.rerun)
 
         self.kind.currentIndexChanged.connect(self._kind_changed)
-        self.generate_btn.clicked.connect(self.generate)
+        self.generate_btn.clicked.connect(lambda: self.generate())  # not clicked's `checked` as sources
         self.cancel_btn.clicked.connect(self.cancel)
         self.start_server.clicked.connect(self._start_server)
         self._load_settings()
@@ -200,7 +210,8 @@ class NoiseBrushDocker(DockWidget):
         self.set_kind(kind)
         self.generate()
 
-    def generate(self) -> None:
+    def generate(self, sources: list[Any] | None = None) -> None:
+        """Run on `sources`, else on the layers selected in the Layers docker (or the active one)."""
         if self._worker is not None:
             return
         if self._thread is not None:  # the last run's thread is still winding down
@@ -209,7 +220,8 @@ class NoiseBrushDocker(DockWidget):
             client = self._client()
             self._settings = self._read_settings()
             self._doc = host.active_document()
-            self._targets = prepare(self._doc, host.selected_nodes(self._doc), self._settings)
+            nodes = host.selected_nodes(self._doc) if sources is None else sources
+            self._targets = prepare(self._doc, nodes, self._settings)
         except (host.HostError, ServerError) as exc:
             self._tell(str(exc))
             self.open()
@@ -245,8 +257,8 @@ class NoiseBrushDocker(DockWidget):
         n = len(self._targets)
         self.bar.setMaximum(max(1, total) * n)
         self.bar.setValue(i * max(1, total) + step)
-        layer = f", layer {i + 1} of {n}" if n > 1 else ""
-        host.status_message(f"NoiseBrush {LABELS[self._settings.kind]}: step {step} of {total}{layer}...")
+        layer = f"layer {i + 1} of {n}, " if n > 1 else ""
+        host.status_message(f"NoiseBrush {LABELS[self._settings.kind]}: {layer}step {step}/{total}...")
 
     def _on_preview(self, i: int, box: Any, rgba: bytes) -> None:
         if self._stopping():
@@ -392,6 +404,20 @@ class NoiseBrushDocker(DockWidget):
         row = self.history.row(item)
         if 0 <= row < len(self._history.entries):
             self._show(self._history.entries[row])
+            self.rerun_btn.setEnabled(True)
+
+    def rerun(self) -> None:
+        """The picked result's settings again, with a new seed, on its layer's pixels and the selection as
+        they are now; the settings go into the docker too, so what runs is what the painter sees."""
+        row = self.history.currentRow()
+        if not 0 <= row < len(self._history.entries) or self._worker is not None:
+            return
+        entry = self._history.entries[row]
+        settings = Settings.from_dict(entry.settings)
+        settings.seed = (entry.settings["seed"] + random.randrange(1, INT_MAX)) % INT_MAX  # never the same
+        self._put_settings(settings)
+        self._drop_shown()
+        self.generate([entry.source])
 
     # -- helpers ----------------------------------------------------------------------------------
     def _stopping(self) -> bool:
@@ -468,6 +494,9 @@ class NoiseBrushDocker(DockWidget):
             s = Settings.from_dict(json.loads(host.read_setting("settings", "{}")))
         except (ValueError, TypeError):
             return
+        self._put_settings(s)
+
+    def _put_settings(self, s: Settings) -> None:
         self.kind.setCurrentIndex(max(0, self.kind.findData(s.kind)))
         self.model.setText(s.model)
         self.strength.setValue(s.strength)
