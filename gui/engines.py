@@ -6,7 +6,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# Kinds (sources.folder_kind) that are Stable Diffusion: what LoRA files and ControlNets apply to.
+ADDON_KINDS = ("latent", "sdxl", "single-file")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class EngineHolder:
         self._lock = threading.Lock()
         self._vocab: dict[str, list[str] | None] = {}
         self._warm: tuple[str, str] | None = None
+        self._addons_refused: dict[str, str] = {}
 
     def is_warm(self, model: str, device: str) -> bool:
         """Whether `model` on `device` has run already and so is loaded. The engine keeps one prior
@@ -65,6 +70,25 @@ class EngineHolder:
             return model_concept_scale(model)
         except (BadInput, OSError, ValueError):  # unknown or unreadable model: the run will say why
             return concept_scale({})
+
+    def addons_refused(self, model: str) -> str:
+        """Why `model` cannot take LoRA files or a ControlNet (both are for Stable Diffusion, as the engine
+        says when it refuses them), or "" when it can or cannot be told without loading it (the run will
+        say). Read from the model's configs alone, no torch: fine on the GUI thread."""
+        if model not in self._addons_refused:
+            from noisebrush.core.engine.sources import folder_kind, resolve_model
+            from noisebrush.core.errors import BadInput
+
+            try:
+                path = resolve_model(model)
+            except (BadInput, OSError):
+                kind = "unknown"
+            else:
+                kind = folder_kind(path) if path.is_dir() else "single-file"
+            takes = kind == "unknown" or kind.startswith(ADDON_KINDS)
+            who = "the bundled prior" if model == "default" else Path(model).name
+            self._addons_refused[model] = "" if takes else f"{who} is a {kind} model"
+        return self._addons_refused[model]
 
 
 def list_model_choices() -> list[ModelChoice]:

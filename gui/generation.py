@@ -12,19 +12,34 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QImage
 
-from noisebrush.core.engine.fields import specs
-from noisebrush.core.engine.requests import SDEditRequest
+from noisebrush.core.engine.fields import Spec, specs
+from noisebrush.core.engine.requests import CONTROL_MAPS, MAX_LORA_WEIGHT, Lora, SDEditRequest
+from noisebrush.core.errors import BadInput
 
 from .commands import AddLayerCommand
 from .document import Document
 from .engines import EngineHolder
 from .history import HistoryEntry, ResultHistory
+from .layer_batch import LayerResult, batch_job, layer_batch
 from .model.layer import Layer
 from .render import array_image
-from .targets import Target, build_targets, result_layer
+from .targets import Target, build_targets, layer_region, result_layer
 from .worker import EngineWorker, JobRunner
 
 SPECS = specs(SDEditRequest)  # the panel's defaults and bounds, declared once on the request
+# One LoRA's weight: its bounds are the ones the request checks (requests.check_loras), its default Lora's.
+LORA_WEIGHT = Spec(
+    "weight",
+    Lora._field_defaults["weight"],
+    "how strongly the LoRA applies (1: as trained, 0: not at all, below 0: inverted)",
+    float,
+    low=-MAX_LORA_WEIGHT,
+    high=MAX_LORA_WEIGHT,
+    label="LoRA weight",
+)
+# Where the control image comes from: none (no ControlNet runs), one the engine makes from the guide
+# (the request's control_map), or a layer of the document cut to the guide's box (the request's control).
+CONTROL_SOURCES = ("none", *CONTROL_MAPS, "layer")
 
 
 @dataclass
@@ -40,7 +55,13 @@ class SDEditOptions:
     prompt: str = SPECS["prompt"].default
     negative_prompt: str = SPECS["negative_prompt"].default
     where: str = "selection"  # see targets.WHERE
+    shared_noise: bool = False  # "layers": every layer from the seed's noise (else layer n: seed + n)
     device: str = SPECS["device"].default
+    loras: tuple[Lora, ...] = SPECS["loras"].default  # sent only to models that take them
+    controlnet: str = SPECS["controlnet"].default
+    control_source: str = "none"  # see CONTROL_SOURCES
+    control_layer: int | None = None  # the uid of the layer a "layer" control source reads
+    control_scale: float = SPECS["control_scale"].default
 
 
 @dataclass
@@ -51,7 +72,7 @@ class Pending:
     variations: list[list[np.ndarray]]  # per layer, one pixel array per variation
     index: int = 0
     undo_index: int = 0  # the undo stack's index right after the generation
-    seeds: list[int] = field(default_factory=list)
+    seeds: list[list[int]] = field(default_factory=list)  # per layer, the seed of each variation
 
 
 def preview_image(rgb: np.ndarray, box: tuple[int, int, int, int], target: Target) -> tuple[QImage, int, int]:
@@ -117,7 +138,15 @@ class SDEditController(QObject):
             self.options_changed.emit()
 
     def requests(self, targets: list[Target]) -> list[SDEditRequest]:
+        """One request per target. LoRAs and the ControlNet go only to a model that takes them (the panel
+        shows them off for any other); BadInput when the control layer cannot serve these targets."""
         o = self.options
+        addons = not self.engines.addons_refused(o.model)
+        controlled = addons and bool(o.controlnet) and o.control_source != "none"
+        layer = self._control_layer(targets) if controlled and o.control_source == "layer" else None
+        made_from_guide = (
+            o.control_source if o.control_source in CONTROL_MAPS else SPECS["control_map"].default
+        )
         return [
             SDEditRequest(
                 guide=t.guide,
@@ -130,9 +159,26 @@ class SDEditController(QObject):
                 prompt=o.prompt,
                 negative_prompt=o.negative_prompt,
                 device=o.device,
+                loras=o.loras if addons else (),
+                controlnet=o.controlnet if controlled else "",
+                control=None if layer is None else layer_region(layer, t.box),
+                control_map=made_from_guide,
+                control_scale=o.control_scale,
             )
             for t in targets
         ]
+
+    def _control_layer(self, targets: list[Target]) -> Layer:
+        layer = next((la for la in self.doc.layers if la.uid == self.options.control_layer), None)
+        if layer is None:
+            raise BadInput("the control layer is no longer in the document; pick another one under Control")
+        # Every selected layer runs as one batch that shares its fields, the control image with them.
+        if self.options.where == "layers" and len({t.box for t in targets}) > 1:
+            raise BadInput(
+                "a layer as the control image needs one box for every layer, and these layers cover "
+                "different boxes; use the edges or scribble of each guide, or Selection / Active layer"
+            )
+        return layer
 
     def generate(self, seed: int | None = None) -> bool:
         """Start a run on what `options.where` names, with `seed` if given (else a new one unless the seed is
@@ -152,10 +198,16 @@ class SDEditController(QObject):
         if not targets:
             self.error.emit("Nothing to generate on: the selection does not touch the chosen layers.")
             return False
-        reqs = self.requests(targets)
+        batch = None
         try:
-            for r in reqs:
-                r.validate()
+            reqs = self.requests(targets)
+            if self.options.where == "layers":
+                # The shared fields only: a layer the engine cannot take fails alone, the others still run.
+                batch = layer_batch(targets, reqs[0], self.options.shared_noise)
+                batch.validate()
+            else:
+                for r in reqs:
+                    r.validate()
         except ValueError as e:
             self.error.emit(str(e))
             return False
@@ -175,7 +227,10 @@ class SDEditController(QObject):
 
         self._mine = True
         self._started = time.monotonic()
-        self.runner.start(job)
+        if batch is not None:  # the batch runner every surface shares
+            self.runner.start(batch_job(engines, batch, self.options.variations))
+        else:
+            self.runner.start(job)
         self.running_changed.emit(True)
         loading = not engines.is_warm(self.options.model, self.options.device)
         self.message.emit("Generating\u2026" + (" (loading the model first)" if loading else ""))
@@ -216,45 +271,57 @@ class SDEditController(QObject):
             return
         assert isinstance(outs, list)
         seed = self.options.seed
+        results = [
+            r if isinstance(r, LayerResult) else LayerResult(r, [seed + i for i in range(len(r))])
+            for r in outs
+        ]
+        failed = [
+            f"{t.source.name}: {r.reason}" for t, r in zip(self._targets, results, strict=True) if r.reason
+        ]
+        if failed and len(failed) == len(results):
+            self.error.emit("Generation failed on every layer:\n" + "\n".join(failed))
+            self._end("failed")
+            return
         layers: list[Layer] = []
         variations: list[list[np.ndarray]] = []
+        seeds: list[list[int]] = []
         self.doc.undo_stack.beginMacro("Generate (SDEdit)")
         try:
-            for target, images in zip(self._targets, outs, strict=True):
-                made = [result_layer(target, img, "") for img in images]
-                first = made[0]
+            for target, result in zip(self._targets, results, strict=True):
+                made = [result_layer(target, img, "") for img in result.images]
+                first = made[0] if made else None
                 if first is None or target.source not in self.doc.layers:
                     continue
-                first.name = f"SDEdit {target.source.name} (seed {seed})"
+                first.name = f"SDEdit {target.source.name} (seed {result.seeds[0]})"
                 index = self.doc.index_of(target.source) + 1
                 self.doc.undo_stack.push(AddLayerCommand(self.doc, first, index, "Generated layer"))
                 layers.append(first)
                 variations.append([(m or first).pixels.copy() for m in made])
-                self._keep(target, made, seed)
+                seeds.append(result.seeds)
+                self._keep(target, made, result.seeds)
         finally:
             self.doc.undo_stack.endMacro()
         elapsed = time.monotonic() - self._started
-        n = len(outs[0]) if outs else 0
+        n = len(variations[0]) if variations else 0
         if layers and n > 1:
-            self.pending = Pending(
-                layers, variations, 0, self.doc.undo_stack.index(), [seed + i for i in range(n)]
-            )
+            self.pending = Pending(layers, variations, 0, self.doc.undo_stack.index(), seeds)
             self.variations_changed.emit(0, n)
-        self.message.emit(f"Generated {len(layers)} layer(s) in {elapsed:.1f} s")
+        done = f"Generated {len(layers)} layer(s) in {elapsed:.1f} s"
+        self.message.emit(done + "".join(f"; failed {f}" for f in failed))
         self._end("done")
 
-    def _keep(self, target: Target, made: list[Layer | None], seed: int) -> None:
+    def _keep(self, target: Target, made: list[Layer | None], seeds: list[int]) -> None:
         """Every variation goes to the history (the first is the layer just added)."""
         if self.history is None:
             return
         o = self.options
-        for i, layer in enumerate(made):
+        for layer, seed in zip(made, seeds, strict=True):
             if layer is not None:
                 self.history.add(
                     HistoryEntry(
                         layer.copy(layer.name),
                         target.source.uid,
-                        seed + i,
+                        seed,
                         o.strength,
                         o.prompt,
                         o.model,
@@ -280,10 +347,10 @@ class SDEditController(QObject):
         if p is None:
             return
         index %= len(p.variations[0])
-        for layer, pixels in zip(p.layers, p.variations, strict=True):
+        for layer, pixels, seeds in zip(p.layers, p.variations, p.seeds, strict=True):
             if layer in self.doc.layers:
                 layer.pixels[...] = pixels[index]
-                layer.name = f"{layer.name.rsplit(' (seed', 1)[0]} (seed {p.seeds[index]})"
+                layer.name = f"{layer.name.rsplit(' (seed', 1)[0]} (seed {seeds[index]})"
                 self.doc.touched(layer, (0, 0, layer.width, layer.height))
         p.index = index
         self.doc.layers_changed.emit()

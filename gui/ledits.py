@@ -1,5 +1,6 @@
 """LEDITS from the app: concepts to add or remove, each with a scale; changing one re-runs the edit on
-the same source (the engine caches the inversion), replacing the result layer's pixels as one undo step."""
+the same source (the engine caches the inversion), replacing the result layer's pixels as one undo step.
+Every selected layer runs as one batch through the runner the other surfaces share (layer_batch.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from .commands import AddLayerCommand
 from .document import Document
 from .engines import EngineHolder
 from .generation import preview_image
+from .layer_batch import LayerResult, batch_job, failures, layer_batch
 from .model.layer import Layer
 from .targets import Target, build_targets, result_layer
 from .worker import EngineWorker, JobRunner
@@ -40,7 +42,9 @@ class LeditsOptions:
 
     model: str = SPECS["model"].default
     concepts: list[ConceptSetting] = field(default_factory=list)
-    where: str = "selection"
+    where: str = "selection"  # see targets.WHERE
+    # "layers": every layer from the seed's noise, as before the batch runner (else layer n: seed + n)
+    shared_noise: bool = True
     steps: int | None = SPECS["steps"].default
     skip: float = SPECS["skip"].default
     seed: int = SPECS["seed"].default
@@ -186,9 +190,15 @@ class LeditsController(QObject):
             self.session = Session(targets, [None] * len(targets))
         assert self.session is not None
         reqs = [self._request(t) for t in self.session.targets]
+        batch = None
         try:
-            for r in reqs:
-                r.validate()
+            if self.options.where == "layers":
+                # The shared fields only: a layer the engine cannot take fails alone, the others still run.
+                batch = layer_batch(self.session.targets, reqs[0], self.options.shared_noise)
+                batch.validate()
+            else:
+                for r in reqs:
+                    r.validate()
         except BadInput as e:
             self.error.emit(str(e))
             return False
@@ -207,7 +217,7 @@ class LeditsController(QObject):
 
         self._mine = True
         self._started = time.monotonic()
-        self.runner.start(job)
+        self.runner.start(job if batch is None else batch_job(engines, batch, 1))
         self.running_changed.emit(True)
         self.message.emit("Editing\u2026 (the first run inverts the image)")
         return True
@@ -255,10 +265,17 @@ class LeditsController(QObject):
             return
         s = self.session
         assert isinstance(outs, list) and s is not None
+        results = [r if isinstance(r, LayerResult) else LayerResult([r]) for r in outs]
+        failed = failures(s.targets, results)
+        if failed and len(failed) == len(results):
+            self._rerun_wanted = False
+            self.error.emit("Edit failed on every layer:\n" + "\n".join(failed))
+            self._end("failed")
+            return
         self.doc.undo_stack.beginMacro("Edit concepts (LEDITS)")
         try:
-            for i, (target, out) in enumerate(zip(s.targets, outs, strict=True)):
-                made = result_layer(target, out, self._label())
+            for i, (target, result) in enumerate(zip(s.targets, results, strict=True)):
+                made = result_layer(target, result.images[0], self._label()) if result.images else None
                 if made is None:
                     continue
                 old = s.layers[i]
@@ -278,7 +295,8 @@ class LeditsController(QObject):
                     s.layers[i] = made
         finally:
             self.doc.undo_stack.endMacro()
-        self.message.emit(f"Edited in {time.monotonic() - self._started:.1f} s")
+        done = f"Edited in {time.monotonic() - self._started:.1f} s"
+        self.message.emit(done + "".join(f"; failed {f}" for f in failed))
         self._end("done")
 
     def _on_failed(self, text: str) -> None:

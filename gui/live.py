@@ -52,16 +52,22 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def live_work_size(model: str) -> int | None:
-    """The prior's own scale (its UNet's sample size, or its family's), where a run costs a fraction of a
-    second: live results are composed there and upscaled, never refined at full size. None: unknown."""
+def live_run(req: SDEditRequest) -> SDEditRequest:
+    """`req` as Live runs it: at the prior's own scale (its UNet's sample size, or its family's), where a run
+    costs a fraction of a second, composed there and upscaled, never refined at full size; and, unless the
+    panel sets steps, on the prior's `live_steps` schedule (the bundled prior: 15, half its default, which
+    changes a 64 px result by about 2/255 per pixel, docs/BENCH.md). A model it cannot read runs as asked."""
     from noisebrush.core.engine.plan import native_size
-    from noisebrush.core.engine.sources import resolve_model
+    from noisebrush.core.engine.sources import model_settings, resolve_model
 
     try:
-        return native_size(resolve_model(model), {}) or None
+        path = resolve_model(req.model)
+        settings = model_settings(path)
+        work = native_size(path, {}) or None
     except (BadInput, OSError, ValueError):
-        return None
+        return req
+    steps = req.steps if req.steps is not None else settings.get("live_steps")
+    return replace(req, work_size=work, steps=steps)
 
 
 class LiveController(QObject):
@@ -176,7 +182,7 @@ class LiveController(QObject):
 
         def job(worker: EngineWorker) -> list[np.ndarray]:
             engine = engines.get()
-            run = replace(req, work_size=live_work_size(req.model))
+            run = live_run(req)
             with torch_threads(LIVE_THREADS):
                 out = engine.sdedit(run, callback=worker.callback, should_stop=worker.should_stop)
             engines.mark_warm(req.model, req.device)

@@ -70,6 +70,19 @@ def build_targets(doc: Document, where: str, context: int = CONTEXT) -> list[Tar
     return out
 
 
+def layer_region(layer: Layer, box: Box) -> np.ndarray:
+    """`layer`'s own RGBA pixels over a document box (a guide's), transparent where the layer does not reach.
+    Its visibility, opacity and blend mode play no part: a control sketch is often a hidden layer."""
+    out = np.zeros((box[3], box[2], 4), np.uint8)
+    inner = intersect(box, layer.rect)
+    if inner is not None:
+        x, y, w, h = inner
+        out[y - box[1] : y - box[1] + h, x - box[0] : x - box[0] + w] = crop(
+            layer.pixels, (x - layer.x, y - layer.y, w, h)
+        )
+    return out
+
+
 def result_layer(target: Target, output: np.ndarray, name: str) -> Layer | None:
     """A new layer holding `output` (the guide's size, RGB or RGBA) where the mask let it change."""
     h, w = target.guide.shape[:2]

@@ -86,6 +86,38 @@ def test_region_well_above_native_is_composed_small_then_refined_full(engine, dd
     assert reports[0].preview().shape == guide.shape  # a composition preview is shown at the box's size
 
 
+def test_a_priors_refine_steps_bound_the_refine_stage_schedule(engine, ddpm_model, guide, tmp_path):
+    """`refine_steps` in noisebrush.json: the refine stage runs on a schedule of at most that many steps (the
+    compose stage keeps the request's), and a request asking for fewer keeps its own."""
+    import json
+    import shutil
+
+    model = tmp_path / "coarse-refine"
+    shutil.copytree(ddpm_model, model)
+    (model / "noisebrush.json").write_text(json.dumps({"refine_steps": 4, "refine_strength": 0.5}))
+    for steps, refine_calls in ((20, 2), (10, 2), (2, 1)):
+        seen, reports, _ = sizes_seen(
+            engine,
+            model,
+            lambda cb, s=steps: engine.sdedit(req(model, guide, strength=0.5, steps=s), callback=cb),
+        )
+        compose = [x for x in seen if x == (24, 32)]
+        assert len(compose) == steps // 2 and seen[len(compose) :] == [(40, 56)] * refine_calls, (steps, seen)
+        assert reports[-1].total == len(seen)  # progress counts what runs
+
+
+def test_the_bundled_prior_refines_256_px_in_three_full_size_calls():
+    from noisebrush.core.engine.plan import native_size
+    from noisebrush.core.engine.sources import model_settings, resolve_model
+
+    settings_ = model_settings(resolve_model("default"))
+    plan = stages((256, 256), 0.5, native_size(resolve_model("default"), settings_), None, None, settings_)
+    assert [(s.name, s.size, s.steps(30)) for s in plan] == [
+        ("compose", (128, 128), 30),
+        ("refine", (256, 256), 15),
+    ]
+
+
 def test_refine_strength_zero_returns_the_upscaled_composition(engine, ddpm_model, guide):
     seen, reports, out = sizes_seen(
         engine,

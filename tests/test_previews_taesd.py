@@ -100,3 +100,56 @@ def test_sdxl_uses_taesdxl(sdxl_model, tmp_path, monkeypatch):
     monkeypatch.setenv("NOISEBRUSH_MODELS", str(models))
     prior = Engine().prior(str(sdxl_model), "cpu")
     assert prior.preview_decoder.path == models / "taesdxl"
+
+
+def _original_layout(model, part: str) -> dict[str, torch.Tensor]:
+    """madebyollin's own file of one half: its Sequential's keys, the decoder's numbered from 1 (its module 0 is
+    the input clamp, which diffusers applies in forward), written here from diffusers' modules."""
+    layers = getattr(model, part).layers.state_dict()
+    shift = 1 if part == "decoder" else 0
+    return {
+        f"{int(k.split('.', 1)[0]) + shift}.{k.split('.', 1)[1]}": v.contiguous() for k, v in layers.items()
+    }
+
+
+def test_madebyollins_decoder_file_is_the_same_decoder(sd_model, tmp_path, monkeypatch):
+    from diffusers import AutoencoderTiny
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    model = AutoencoderTiny().eval()  # TAESD's own shape, random weights
+    models = tmp_path / "models"
+    models.mkdir()
+    original = _original_layout(model, "decoder")
+    assert {"1.weight", "3.conv.0.weight", "3.conv.4.weight", "7.weight"} <= set(
+        original
+    )  # the real file's keys
+    save_file(original, str(models / "taesd_decoder.safetensors"))
+    monkeypatch.setenv("NOISEBRUSH_MODELS", str(models))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read, not skipped with a warning
+        prior = Engine().prior(str(sd_model), "cpu")
+    assert prior.preview_decoder.path == models / "taesd_decoder.safetensors"
+    z = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(prior.preview_decoder.decoder.decode(z).sample, model.decode(z).sample)
+
+
+def test_madebyollins_files_refused_or_skipped_with_why(sd_model, tmp_path, monkeypatch):
+    from diffusers import AutoencoderTiny
+    from safetensors.torch import save_file
+
+    torch.manual_seed(6)
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("NOISEBRUSH_MODELS", str(models))
+    save_file(_original_layout(AutoencoderTiny(), "encoder"), str(models / "taesd_decoder.safetensors"))
+    with pytest.warns(UserWarning, match="TAESD's encoder; previews need its decoder"):
+        assert Engine().prior(str(sd_model), "cpu").preview_decoder is None
+    # TAESD3/TAEF1's decoder in the same layout: 16-channel latents, told apart from the file alone.
+    save_file(
+        _original_layout(AutoencoderTiny(latent_channels=16), "decoder"),
+        str(models / "taesd_decoder.safetensors"),
+    )
+    with pytest.warns(UserWarning, match="16-channel"):
+        assert Engine().prior(str(sd_model), "cpu").preview_decoder is None

@@ -25,10 +25,8 @@ from noisebrush.core.engine.masks import pad_to_multiple, work_box
 from noisebrush.core.engine.plan import stages
 from noisebrush.core.engine.priors import Prior
 from noisebrush.core.engine.requests import SDEditRequest, excerpt
-from noisebrush.core.engine.sources import models_dir
+from noisebrush.core.engine.sources import CONTROL_FOLDER, models_dir
 from noisebrush.core.errors import BadInput
-
-CONTROL_FOLDER = "controlnet"  # under the models folder: where a bare name is looked for
 
 # One ControlNet kept per prior: (path, size, mtime) -> model.
 _LOADED: weakref.WeakKeyDictionary[torch.nn.Module, tuple[tuple[str, int, int], Any]] = (

@@ -173,7 +173,8 @@ def _sdedit(
     # The composition runs every variation in one batch; the refine stage one variation at a time (on the
     # CPU a batch saves little, and variation i then equals seed + i run alone to the last bit).
     counts = [
-        _stage_steps(prior, s.strength, steps, req.repeats if i == 0 else 1) for i, s in enumerate(plan)
+        _stage_steps(prior, s.strength, s.steps(steps), req.repeats if i == 0 else 1)
+        for i, s in enumerate(plan)
     ]
     total = counts[0] + sum(counts[1:]) * req.variations
     run = _Run(prior, req, steps, callback, check, box, total)
@@ -273,7 +274,7 @@ class _Run:
                     cfg["sigma_min"],
                     cfg["sigma_max"],
                     stage.strength,
-                    self.steps,
+                    stage.steps(self.steps),
                     cfg.get("sampling_eps", 1e-5),
                 )
                 x = sdedit_ve(denoise, keep, sigmas, gens, repeats, space_mask, report)
@@ -283,7 +284,7 @@ class _Run:
                     keep,
                     prior.new_scheduler(),
                     stage.strength,
-                    self.steps,
+                    stage.steps(self.steps),
                     gens,
                     repeats,
                     space_mask,

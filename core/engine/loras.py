@@ -22,11 +22,10 @@ import torch
 
 from noisebrush.core.engine.priors import Prior
 from noisebrush.core.engine.requests import Lora, excerpt
-from noisebrush.core.engine.sources import models_dir
+from noisebrush.core.engine.sources import LORA_FOLDER, models_dir
 from noisebrush.core.errors import BadInput
 
 MAX_LOADED = 8  # adapters kept on one prior; each is a few MB to a few hundred MB
-LORA_FOLDER = "loras"  # under the models folder: where a bare file name is looked for
 
 # What a safetensors file that is not a LoRA holds, told by its key names.
 _NOT_LORA = (

@@ -23,11 +23,16 @@ SD1_SIZE, SD2_V_SIZE, SDXL_SIZE = 512, 768, 1024
 
 @dataclass(frozen=True)
 class Stage:
-    """One SDEdit of the plan: its name in progress reports, the (h, w) it works at and its t0."""
+    """One SDEdit of the plan: its name in progress reports, the (h, w) it works at, its t0, and the most
+    schedule steps it takes (None: the request's)."""
 
     name: str  # "compose", "refine", or "denoise" for a plain single-stage run
     size: tuple[int, int]
     strength: float
+    max_steps: int | None = None
+
+    def steps(self, requested: int) -> int:
+        return requested if self.max_steps is None else min(requested, self.max_steps)
 
 
 def native_size(path: Path, settings: dict) -> int:
@@ -73,7 +78,10 @@ def stages(
     refine = default_refine_strength(settings) if refine_strength is None else refine_strength
     plan = [Stage("compose", small, strength)]
     if refine > 0:
-        plan.append(Stage("refine", region, refine))
+        # A prior's `refine_steps` bounds the refine stage's schedule: at a low t0 a coarser schedule changes
+        # little (the bundled prior: 3 UNet calls at full size instead of 6 differ by about 1/255 per pixel
+        # on the README's guide; docs/PRIOR.md), and the refine stage is where the full-size calls are.
+        plan.append(Stage("refine", region, refine, settings.get("refine_steps")))
     return plan
 
 

@@ -3,7 +3,9 @@
 TAESD decodes a latent x0 prediction to a real image at a small fraction of the full VAE's cost (about 1.2 M
 parameters per half); without one, previews use the linear latent-to-RGB map (core/engine/priors.py). Looked
 for in the models folder by family: `taesd` (SD 1.x/2.x) or `taesdxl` (SDXL), each a diffusers folder
-(config.json and weights, as madebyollin/taesd ships) or a single `.safetensors` in diffusers' key layout.
+(config.json and weights, as madebyollin/taesd ships), a single `.safetensors` in diffusers' key layout, or
+the decoder in madebyollin's original layout (`taesd_decoder.safetensors`: keys "1.weight", "3.conv.0.weight";
+the same modules as diffusers' decoder, numbered one higher because the original counts its input clamp).
 Its diffusers config has scaling_factor 1.0: it decodes the UNet's latents as they are, with no VAE scaling.
 """
 
@@ -26,16 +28,30 @@ def names(prior: Prior) -> tuple[str, ...]:
 
 
 def find_tiny_autoencoder(prior: Prior, folder: Path | None = None) -> Path | None:
-    """The prior family's TAESD in the models folder (a folder or a .safetensors file), or None."""
+    """The prior family's TAESD in the models folder (a folder, or a .safetensors file in diffusers' layout
+    or madebyollin's decoder file), or None."""
     if not prior.is_latent:
         return None
     base = models_dir() if folder is None else folder
     for name in names(prior):
         if (base / name / "config.json").is_file():
             return base / name
-        if (base / f"{name}.safetensors").is_file():
-            return base / f"{name}.safetensors"
+        for file in (f"{name}.safetensors", f"{name}_decoder.safetensors"):
+            if (base / file).is_file():
+                return base / file
     return None
+
+
+def diffusers_keys(state: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tensor]:
+    """A TAESD file's tensors under diffusers' AutoencoderTiny keys. madebyollin's original decoder file numbers
+    its modules from 1 (module 0 is the input clamp, which diffusers applies in forward, outside its layers):
+    "N.rest" is diffusers' "decoder.layers.{N-1}.rest", as diffusers' convert_tiny_autoencoder_to_diffusers.py
+    maps it. Diffusers' own keys pass unchanged."""
+    if not state or not all(k.split(".", 1)[0].isdigit() for k in state):
+        return state
+    if any(k.startswith("0.") for k in state):  # the encoder's first convolution: the decoder has no module 0
+        raise BadInput(f"{name} is TAESD's encoder; previews need its decoder (taesd_decoder.safetensors)")
+    return {f"decoder.layers.{int(k.split('.', 1)[0]) - 1}.{k.split('.', 1)[1]}": v for k, v in state.items()}
 
 
 def load_tiny_autoencoder(path: Path, device: torch.device, dtype: torch.dtype) -> Any:
@@ -58,12 +74,14 @@ def load_tiny_autoencoder(path: Path, device: torch.device, dtype: torch.dtype) 
             state = load_file(str(path))
         except (SafetensorError, OSError, ValueError) as e:
             raise BadInput(f"{path.name} is not a readable .safetensors file: {str(e)[:200]}") from None
-        if not any(k.startswith("decoder.layers.") for k in state):
+        state = diffusers_keys(state, path.name)
+        first = state.get("decoder.layers.0.weight")
+        if first is None or first.ndim != 4:
             raise BadInput(
-                f"{path.name} is not a tiny autoencoder in diffusers' layout (no decoder.layers.* weights); "
-                "use the diffusers folder of madebyollin/taesd or taesdxl"
+                f"{path.name} is not a tiny autoencoder (no decoder weights in diffusers' layout or in "
+                "madebyollin's taesd_decoder layout); use the diffusers folder of madebyollin/taesd or taesdxl"
             )
-        model = AutoencoderTiny()
+        model = AutoencoderTiny(latent_channels=int(first.shape[1]))  # TAESD3/TAEF1: 16, told apart in attach
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)
         except RuntimeError:  # shapes that differ from TAESD's own

@@ -13,6 +13,10 @@ from noisebrush.resources import ROOT as RESOURCES
 
 BUNDLED = RESOURCES / "models"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+# Under the models folder: where a bare LoRA or ControlNet name is looked for (core/engine/loras.py, control.py)
+# and what a picker lists.
+LORA_FOLDER = "loras"
+CONTROL_FOLDER = "controlnet"
 
 
 def models_dir() -> Path:
@@ -225,3 +229,25 @@ def list_models() -> list[ModelInfo]:
                 )
                 break
     return found
+
+
+def list_loras() -> list[Path]:
+    """The LoRA files a picker offers: every `.safetensors` under the models folder's `loras/`, subfolders
+    included (the only kind loras.py reads), sorted by path."""
+    base = models_dir() / LORA_FOLDER
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.rglob("*") if p.suffix.lower() == ".safetensors" and p.is_file())
+
+
+def list_controlnets() -> list[Path]:
+    """The ControlNets a picker offers: the diffusers folders (with `config.json`) and `.safetensors` files in
+    the models folder's `controlnet/`, sorted by name."""
+    base = models_dir() / CONTROL_FOLDER
+    if not base.is_dir():
+        return []
+    return [
+        e
+        for e in sorted(base.iterdir())
+        if (e / "config.json").is_file() or (e.is_file() and e.suffix.lower() == ".safetensors")
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import qtawesome as qta
 from PyQt6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -101,7 +102,19 @@ class LeditsPanel(QWidget):
             rb.setChecked(key == ctl.options.where)
             self.where_group.addButton(rb)
             where.addWidget(rb)
-        self.where_group.buttonClicked.connect(lambda b: setattr(ctl.options, "where", b.property("where")))
+        self.where_group.buttonClicked.connect(lambda b: self._where(b.property("where")))
+        self.shared_noise = QCheckBox("Shared noise")
+        self.shared_noise.setToolTip(
+            "Every layer is edited from the seed's noise, so what is the same in each layer stays the same "
+            "(frames of an animation); off: layer n uses seed + n"
+        )
+        self.shared_noise.setChecked(ctl.options.shared_noise)
+        self.shared_noise.toggled.connect(lambda on: self._set("shared_noise", on))
+        under_layers = QHBoxLayout()  # indented under "Selected layers", shown with it only
+        under_layers.addSpacing(20)
+        under_layers.addWidget(self.shared_noise)
+        under_layers.addStretch(1)
+        self.shared_noise.setVisible(ctl.options.where == "layers")
 
         # Each number widget and the request field it shows (tests/gui/test_fields_gui.py checks them).
         self.bounds = {
@@ -145,6 +158,7 @@ class LeditsPanel(QWidget):
         inner.addLayout(self.rows_box)
         inner.addWidget(add)
         inner.addLayout(where)
+        inner.addLayout(under_layers)
         inner.addLayout(numbers)
         inner.addWidget(hint)
         inner.addStretch(1)
@@ -176,6 +190,10 @@ class LeditsPanel(QWidget):
     def set_vocabulary(self, words: object) -> None:
         self.words = list(words) if isinstance(words, list) else None
         self._rebuild()
+
+    def _where(self, where: str) -> None:
+        self.ctl.options.where = where
+        self.shared_noise.setVisible(where == "layers")  # only several layers share or split the noise
 
     def _set(self, name: str, value: object) -> None:
         setattr(self.ctl.options, name, value)

@@ -1,6 +1,7 @@
 """The SDEdit panel: model, strength (faithful ... realistic), steps, seed with lock, variations,
-prompts, where to apply; Generate and Cancel always visible; variation stepping after a run; the Live toggle
-and Apply. The number widgets take their range, default and tooltip from SDEditRequest's fields."""
+prompts, where to apply, LoRA files and a ControlNet (panels/addons.py); Generate and Cancel always visible;
+variation stepping after a run; the Live toggle and Apply. The number widgets take their range, default and
+tooltip from SDEditRequest's fields."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import qtawesome as qta
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QGridLayout,
@@ -24,6 +26,7 @@ from PyQt6.QtWidgets import (
 from noisebrush.gui.engines import ModelChoice
 from noisebrush.gui.generation import SPECS, SDEditController
 from noisebrush.gui.live import LiveController
+from noisebrush.gui.panels.addons import ControlSection, LoraPicker
 from noisebrush.gui.panels.fields import Bound, slider, spin_box
 from noisebrush.gui.panels.scroll import options_scroll
 
@@ -112,6 +115,16 @@ class SDEditPanel(QWidget):
             self.where_group.addButton(rb)
             where_box.addWidget(rb)
         self.where_group.buttonClicked.connect(lambda b: ctl.set_options(where=b.property("where")))
+        self.shared_noise = QCheckBox("Shared noise")
+        self.shared_noise.setToolTip(
+            "Every layer starts from the seed's noise, so what is the same in each layer stays the same "
+            "(frames of an animation); off: layer n uses seed + n, as separate runs would"
+        )
+        self.shared_noise.toggled.connect(lambda on: ctl.set_options(shared_noise=on))
+        under_layers = QHBoxLayout()  # indented under "Every selected layer", shown with it only (_sync)
+        under_layers.addSpacing(20)
+        under_layers.addWidget(self.shared_noise)
+        where_box.addLayout(under_layers)
         form.addRow("Apply to", where_box)
 
         self.generate = QPushButton(qta.icon("mdi6.creation"), " Generate")
@@ -170,6 +183,10 @@ class SDEditPanel(QWidget):
         inner = QVBoxLayout(options)
         inner.setContentsMargins(0, 0, 0, 0)
         inner.addLayout(form)
+        self.loras = LoraPicker(ctl)
+        self.control = ControlSection(ctl)
+        inner.addWidget(self.loras)
+        inner.addWidget(self.control)
         inner.addWidget(self.var_row)
         inner.addStretch(1)
         self.options_scroll = options_scroll(options)
@@ -245,6 +262,10 @@ class SDEditPanel(QWidget):
         self.seed_lock.setIcon(qta.icon("mdi6.lock" if o.seed_locked else "mdi6.lock-open-variant-outline"))
         for b in self.where_group.buttons():
             b.setChecked(b.property("where") == o.where)
+        self.shared_noise.blockSignals(True)
+        self.shared_noise.setChecked(o.shared_noise)
+        self.shared_noise.blockSignals(False)
+        self.shared_noise.setVisible(o.where == "layers")
 
     def _live(self, on: bool) -> None:
         self.live_toggle.blockSignals(True)

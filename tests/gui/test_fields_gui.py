@@ -76,3 +76,21 @@ def test_ledits_panel_widgets_follow_the_request(window):
     row = panel.rows[0]
     _check_widget(row.scale, specs(Concept)["scale"], 10, takes_none=False)
     assert row.scale.value() == 70
+
+
+def test_control_scale_and_lora_weight_follow_the_request(window):
+    from noisebrush.core.engine.requests import MAX_LORA_WEIGHT, Lora
+    from noisebrush.gui.generation import LORA_WEIGHT
+
+    section = window.sdedit_panel.control
+    spec = specs(SDEditRequest)["control_scale"]
+    _check_widget(section.scale, spec, 100, takes_none=False)
+    assert section.scale.value() == round(spec.default * 100)
+    section.scale.setValue(section.scale.maximum())
+    assert window.sdedit.options.control_scale == spec.high
+    # A LoRA's weight is a (path, weight) pair on the request, checked by check_loras against MAX_LORA_WEIGHT.
+    assert (LORA_WEIGHT.low, LORA_WEIGHT.high, LORA_WEIGHT.default) == (
+        -MAX_LORA_WEIGHT,
+        MAX_LORA_WEIGHT,
+        Lora("x").weight,
+    )

@@ -94,8 +94,11 @@ def test_batch_over_selected_layers_and_variations(qtbot, window):
     made = doc.layers[4]
     first = made.pixels.copy()
     assert window.sdedit_panel.var_row.isVisibleTo(window.sdedit_panel)
+    # Independent noise (the batch runner's default): layer n of the batch starts at seed + n.
+    assert "seed 1" in names[2] and "seed 2" in names[4]
     window.sdedit.step_variation(1)
-    assert not np.array_equal(made.pixels, first) and "seed 2" in made.name
+    assert not np.array_equal(made.pixels, first) and "seed 3" in made.name
+    assert "seed 2" in doc.layers[2].name
     window.sdedit.keep_variation()
     assert window.sdedit.pending is None
     doc.undo_stack.undo()  # the whole batch is one step
