@@ -147,19 +147,10 @@ class LiveController(QObject):
         self._timer.start()
 
     def request(self, target: Target) -> SDEditRequest:
-        o = self.sdedit.options
-        return SDEditRequest(
-            guide=target.guide,
-            mask=target.mask,
-            model=o.model,
-            strength=o.strength,
-            steps=o.steps,
-            seed=o.seed,
-            prompt=o.prompt,
-            negative_prompt=o.negative_prompt,
-            device=o.device,
-            refine_strength=0.0,
-        )
+        """The panel's request for `target` (its LoRAs and control included: a few-step LoRA is what Live
+        wants most), one result, the composition alone (`live_run` adds Live's scale and schedule)."""
+        (req,) = self.sdedit.requests([target])
+        return replace(req, variations=1, refine_strength=0.0)
 
     def _kick(self) -> None:
         if not self.enabled:
@@ -172,8 +163,8 @@ class LiveController(QObject):
         if not targets:
             return
         target = targets[0]
-        req = self.request(target)
         try:
+            req = self.request(target)
             req.validate()
         except BadInput as e:
             self.message.emit(f"Live: {e}")

@@ -356,3 +356,20 @@ def test_every_selected_layer_takes_a_control_layer_only_over_one_box(qtbot, win
     window.sdedit.error.connect(errors.append)
     assert not window.sdedit.generate()
     assert errors and "different boxes" in errors[0]
+
+
+def test_live_runs_take_the_panels_loras_and_control_too(qtbot, window, fake_engine, models):
+    """A few-step LoRA is what Live wants most: Live's request is the panel's, one result, no refine stage."""
+    from noisebrush.gui.targets import build_targets
+
+    _scene(window)
+    _looked_again(qtbot, window, models / "sd")
+    picker = window.sdedit_panel.loras
+    picker.files.setCurrentIndex(0)
+    picker.add.click()
+    window.sdedit.set_options(control_source="edges", variations=3)
+    (target,) = build_targets(window.doc, "selection")
+    req = window.live.request(target)
+    assert req.loras == (Lora(str(models / "loras" / "detail.safetensors"), 1.0),)
+    assert req.controlnet == str(models / "controlnet" / "edges.safetensors") and req.control_map == "edges"
+    assert (req.variations, req.refine_strength) == (1, 0.0)
