@@ -57,6 +57,15 @@ def add_parser(subparsers: Any) -> None:
         help="most MiB of results the journal keeps; the oldest go first (default: 1024)",
     )
     p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)
+    p.add_argument(
+        "--max-frames", type=_at_least_one, default=256, help="most images in one batch job (default: 256)"
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run batch jobs on a Ray cluster: 'auto' starts or joins one on this machine, else a cluster's "
+        "address (ray://host:10001); needs noisebrush[cluster]. Default: on this server's engine",
+    )
     p.set_defaults(func=run_serve)
 
     t = subparsers.add_parser("token", help="print the path of the server's token file (made if absent)")
@@ -101,6 +110,8 @@ def run_serve(args: argparse.Namespace) -> int:
         keep_hours=args.keep_hours,
         keep_mb=args.keep_mb,
         memory_budget=args.memory_budget,
+        max_frames=args.max_frames,
+        ray=args.ray,
     )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
@@ -128,6 +139,12 @@ def _positive(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
     return value
+
+
+def _at_least_one(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return int(text)
 
 
 def run_token(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from noisebrush.core.engine import budget
 from noisebrush.core.engine.requests import excerpt
 from noisebrush.core.errors import BadInput
-from noisebrush.core.server import wire
+from noisebrush.core.server import batches, wire
 from noisebrush.core.server.auth import allowed_hosts, ascii_number, bearer_ok
 from noisebrush.core.server.guard import Guard
 from noisebrush.core.server.jobs import EngineLike, Job, JobQueue, QueueFull
@@ -59,6 +59,10 @@ class ServerConfig:
     # Bytes one job may peak at (core/engine/budget.py), checked at submit; None: half the memory available when the
     # app starts; 0: no limit.
     memory_budget: int | None = None
+    max_frames: int = 256  # images in one batch job
+    ray: str | None = (
+        None  # batch jobs on this Ray cluster ("auto": start or join one here); None: in-process
+    )
 
     def journal_path(self) -> Path | None:
         """One journal per port, so two servers sharing a state folder never mark each other's jobs lost."""
@@ -118,6 +122,7 @@ def create_app(
         preview_interval=config.preview_interval,
         encode=wire.encode_png,
         journal=open_journal(config),
+        batches=batches.BatchRunner(config.ray, wire.encode_png),
     )
     bearer = HTTPBearer(auto_error=False, description="the token from the file `noisebrush token` names")
 
@@ -194,7 +199,12 @@ def create_app(
         },
     )
     def submit(body: wire.JobIn) -> dict[str, Any]:  # type: ignore[valid-type]
-        """Queue an SDEdit or LEDITS run; jobs run one at a time, in order."""
+        """Queue an SDEdit or LEDITS run, or a batch of either over many images; jobs run one at a time, in
+        order."""
+        if isinstance(body, wire.BATCH_JOBS):
+            held = batches.hold(body, config.max_pixels, config.max_frames)
+            batches.check(held, models(), memory_budget)
+            return _job_out(queue.submit("batch", held), with_images=False)
         kind, req = wire.to_request(body, config.max_pixels, checks_only=True)
         wire.check_model(req, models())
         budget.check(req, memory_budget)
@@ -295,6 +305,8 @@ def create_app(
             "started": job.started,
             "finished": job.finished,
         }
+        if job.kind == "batch":
+            out.update(frame=job.frame, frames=job.frames, frame_errors=job.frame_errors)
         if with_images and job.status == "succeeded":
             out["images"] = job.results
         return out

@@ -20,23 +20,35 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
 from noisebrush.core.engine.progress import Progress
 from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
 from noisebrush.core.errors import BadInput, Cancelled
-from noisebrush.core.server.journal import LOST, JobRecord, Journal
+from noisebrush.core.server.job_state import (  # noqa: F401 - re-exported: the queue's words
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    Event,
+    HeldRequest,
+    Job,
+    Request,
+    Stop,
+    status_data,
+)
+from noisebrush.core.server.journal import LOST, Journal
+
+if TYPE_CHECKING:
+    from noisebrush.core.server.batches import BatchRunner, HeldBatch
 
 log = logging.getLogger(__name__)
-
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
-FINISHED = frozenset({SUCCEEDED, FAILED, CANCELLED})
-
-Request = SDEditRequest | LeditsRequest
-Stop = Callable[[], bool] | None  # the engine asks it inside model blocks; True stops the run
 
 
 class EngineLike(Protocol):
@@ -51,79 +63,8 @@ class EngineLike(Protocol):
     ) -> np.ndarray: ...
 
 
-class HeldRequest(Protocol):
-    """A request kept as it arrived while its job waits (`wire.HeldBody`: PNG bytes, not arrays)."""
-
-    def decode(self) -> Request:
-        """The request to run, decoded now; raises BadInput if it no longer decodes."""
-        ...
-
-
 class QueueFull(Exception):
     """More jobs are waiting than the server accepts."""
-
-
-@dataclass
-class Event:
-    """One entry of a job's event log: `kind` is "progress", "preview" or "status"."""
-
-    kind: str
-    data: dict[str, Any]
-    preview: np.ndarray | None = None  # RGB uint8 of data["box"], encoded only when someone reads it
-
-
-@dataclass
-class Job:
-    id: str
-    kind: str  # "sdedit" | "ledits"
-    inputs: Request | HeldRequest | None  # None once the job has finished: its inputs are released
-    seq: int
-    status: str = QUEUED
-    step: int = 0
-    total: int = 0
-    stage: str = ""
-    variation: int = 0
-    error: str | None = None
-    error_kind: str | None = None  # "bad_input" | "engine" | "lost"
-    results: list[str] = field(default_factory=list)  # base64 PNG, one per variation
-    created: float = field(default_factory=time.time)
-    started: float | None = None
-    finished: float | None = None
-    events: list[Event] = field(default_factory=list)
-    cancel_requested: bool = False
-    listeners: int = 0  # open event streams; previews are rendered only while someone watches
-    last_preview: float = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.status in FINISHED
-
-    def record(self) -> JobRecord:
-        """The journal's row for this job, without its results (decoding them is left to the caller)."""
-        return JobRecord(
-            self.id,
-            self.kind,
-            self.status,
-            self.created,
-            self.started,
-            self.finished,
-            self.error,
-            self.error_kind,
-        )
-
-    @classmethod
-    def from_record(cls, rec: JobRecord) -> Job:
-        """A journaled job, finished, whose event log is its final status alone."""
-        job = cls(rec.id, rec.kind, None, seq=-1, status=rec.status, created=rec.created)
-        job.started, job.finished, job.error, job.error_kind = (
-            rec.started,
-            rec.finished,
-            rec.error,
-            rec.error_kind,
-        )
-        job.results = [base64.b64encode(p).decode("ascii") for p in rec.results]
-        job.events.append(Event("status", _status_data(job)))
-        return job
 
 
 class JobQueue:
@@ -138,8 +79,10 @@ class JobQueue:
         preview_interval: float = 0.5,
         encode: Callable[[np.ndarray], str] | None = None,
         journal: Journal | None = None,
+        batches: BatchRunner | None = None,
     ) -> None:
         self._engine_factory = engine_factory
+        self._batches = batches
         self._engine: EngineLike | None = None
         self._encode = encode or _encode_png
         self._journal = journal
@@ -155,16 +98,18 @@ class JobQueue:
         self._worker.start()
 
     # -- public API -------------------------------------------------------------------------------
-    def submit(self, kind: str, request: Request | HeldRequest) -> Job:
+    def submit(self, kind: str, request: Request | HeldRequest | HeldBatch) -> Job:
         """Queue a run. Pass a `HeldRequest` to keep the inputs encoded until the job starts."""
-        if kind not in ("sdedit", "ledits"):
-            raise BadInput(f"unknown job kind {kind!r}; allowed: sdedit, ledits")
+        kinds = ("sdedit", "ledits", "batch") if self._batches is not None else ("sdedit", "ledits")
+        if kind not in kinds:
+            raise BadInput(f"unknown job kind {kind!r}; allowed: {', '.join(kinds)}")
         with self._cond:
             if self._stop:
                 raise QueueFull("the server is shutting down")
             if len(self._pending) >= self.max_queued:
                 raise QueueFull(f"{len(self._pending)} jobs are already waiting (limit {self.max_queued})")
             job = Job(id=uuid.uuid4().hex, kind=kind, inputs=request, seq=next(self._seq))
+            job.frames = len(getattr(request, "images", ())) if kind == "batch" else 0
             self._jobs[job.id] = job
             self._pending.append(job)
             self._emit(job, "status", {"status": QUEUED})
@@ -252,6 +197,8 @@ class JobQueue:
         self._worker.join(timeout)
         if self._journal is not None and not self._worker.is_alive():
             self._journal.close()
+        if self._batches is not None and not self._worker.is_alive():
+            self._batches.close()  # a Ray pool's actors, and the Ray it started
 
     # -- worker -----------------------------------------------------------------------------------
     def _run(self) -> None:
@@ -268,17 +215,25 @@ class JobQueue:
             self._record(job)
 
     def _execute(self, job: Job) -> None:
+        stop = partial(self._stopping, job)
         try:
             if self._engine is None:
                 self._engine = self._engine_factory()
-            request = _decode(job.inputs)
             callback = self._callback(job)
+            if job.kind == "batch":
+                assert self._batches is not None
+                at_frame = partial(self._at_frame, job)
+                held = cast("HeldBatch", job.inputs)
+                results, errors = self._batches(held, self._engine, callback, at_frame, stop)
+                self._finish_batch(job, results, errors)
+                return
+            request = _decode(cast("Request | HeldRequest | None", job.inputs))  # not a batch
             if job.kind == "sdedit":
                 assert isinstance(request, SDEditRequest)
-                images = list(self._engine.sdedit(request, callback, should_stop=lambda: self._stopping(job)))
+                images = list(self._engine.sdedit(request, callback, should_stop=stop))
             else:
                 assert isinstance(request, LeditsRequest)
-                images = [self._engine.ledits(request, callback, should_stop=lambda: self._stopping(job))]
+                images = [self._engine.ledits(request, callback, should_stop=stop)]
             del request  # the decoded inputs go now, before the results are encoded
             results = [self._encode(im) for im in images]
         except Cancelled:
@@ -301,6 +256,27 @@ class JobQueue:
                 job.results = results
                 self._finish(job, SUCCEEDED)
 
+    def _finish_batch(self, job: Job, results: list[str | None], errors: list[str | None]) -> None:
+        with self._cond:
+            job.frame_errors = errors
+            if job.cancel_requested:
+                self._finish(job, CANCELLED)
+            elif not any(results):  # nothing came of it: the batch failed, each frame says why
+                first = next((k, e) for k, e in enumerate(errors) if e)
+                self._finish(job, FAILED, f"every frame failed; frame {first[0]}: {first[1]}", "bad_input")
+            else:
+                job.results = results
+                self._finish(job, SUCCEEDED)
+
+    def _at_frame(self, job: Job, frame: int, frames: int, finished: int) -> None:
+        """A batch's frame `frame` starts (or, on Ray, has come back); `finished` frames are done."""
+        if self._stopping(job):
+            raise Cancelled()
+        with self._cond:
+            job.frame, job.frames = frame, frames
+            data = {"frame": frame, "frames": frames, "finished": finished, "step": 0, "total": job.total}
+            self._emit(job, "progress", data)
+
     def _stopping(self, job: Job) -> bool:
         """Should the running job stop now? (cancelled by its client, or the server is going away)"""
         return job.cancel_requested or self._stop
@@ -316,6 +292,8 @@ class JobQueue:
                 "stage": p.stage,
                 "box": list(p.box),
             }
+            if job.frames:
+                data.update(frame=job.frame, frames=job.frames)
             now = time.monotonic()
             preview = None
             if job.listeners > 0 and now - job.last_preview >= self.preview_interval:
@@ -340,7 +318,7 @@ class JobQueue:
             if job.error_kind == LOST:  # ended by a shutdown: the next start reports it lost
                 return
             rec, results = job.record(), list(job.results)
-        self._journal.record(replace(rec, results=tuple(base64.b64decode(r) for r in results)))
+        self._journal.record(replace(rec, results=tuple(base64.b64decode(r) if r else b"" for r in results)))
 
     # -- helpers (hold self._cond) ----------------------------------------------------------------
     def _emit(self, job: Job, kind: str, data: dict[str, Any], preview: np.ndarray | None = None) -> None:
@@ -358,19 +336,12 @@ class JobQueue:
         job.status, job.finished = status, time.time()
         job.error, job.error_kind = error, error_kind
         job.inputs = None  # a waiting 4096x4096 job's images go now, not when it is forgotten
-        self._emit(job, "status", _status_data(job))
+        self._emit(job, "status", status_data(job))
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.done]
         for job in finished[: max(0, len(finished) - self.keep_finished)]:
             del self._jobs[job.id]
-
-
-def _status_data(job: Job) -> dict[str, Any]:
-    data: dict[str, Any] = {"status": job.status}
-    if job.error is not None:
-        data["error"], data["error_kind"] = job.error, job.error_kind
-    return data
 
 
 def _decode(inputs: Request | HeldRequest | None) -> Request:

@@ -40,13 +40,20 @@ CREATE TABLE IF NOT EXISTS results (
     png BLOB NOT NULL,
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS frame_errors (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished);
 """
 
 
 @dataclass(frozen=True)
 class JobRecord:
-    """A job as the journal keeps it; `results` are raw PNG bytes, one per variation."""
+    """A job as the journal keeps it; `results` are raw PNG bytes, one per variation, or for a batch one
+    per frame (empty for a frame that failed, `frame_errors` saying why; "" where a frame succeeded)."""
 
     id: str
     kind: str
@@ -57,6 +64,7 @@ class JobRecord:
     error: str | None = None
     error_kind: str | None = None
     results: tuple[bytes, ...] = ()
+    frame_errors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,11 @@ class Journal:
                     "INSERT OR REPLACE INTO results (job_id, idx, png) VALUES (?, ?, ?)",
                     [(rec.id, i, png) for i, png in enumerate(rec.results)],
                 )
+            if cur.rowcount and any(rec.frame_errors):
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO frame_errors (job_id, idx, reason) VALUES (?, ?, ?)",
+                    [(rec.id, i, why) for i, why in enumerate(rec.frame_errors) if why],
+                )
             if rec.status in FINISHED:
                 self._prune(time.time())
 
@@ -137,9 +150,16 @@ class Journal:
             pngs = self._db.execute(
                 "SELECT png FROM results WHERE job_id = ? ORDER BY idx", (job_id,)
             ).fetchall()
+            reasons = dict(
+                self._db.execute(
+                    "SELECT idx, reason FROM frame_errors WHERE job_id = ?", (job_id,)
+                ).fetchall()
+            )
         job_id, kind, status, created, started, finished, error, error_kind = row
         results = tuple(bytes(p) for (p,) in pngs)
-        return JobRecord(job_id, kind, status, created, started, finished, error, error_kind, results)
+        count = max(len(results), max(reasons, default=-1) + 1)
+        errors = tuple(reasons.get(i, "") for i in range(count)) if reasons else ()
+        return JobRecord(job_id, kind, status, created, started, finished, error, error_kind, results, errors)
 
     def close(self) -> None:
         with self._lock:
@@ -177,3 +197,4 @@ class Journal:
         if gone:
             self._db.executemany("DELETE FROM jobs WHERE id = ?", gone)
             self._db.executemany("DELETE FROM results WHERE job_id = ?", gone)
+            self._db.executemany("DELETE FROM frame_errors WHERE job_id = ?", gone)

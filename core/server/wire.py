@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from noisebrush.core.engine.requests import Concept, LeditsRequest, Lora, SDEditRequest, excerpt
 from noisebrush.core.engine.sources import check_steps, model_in_folders, schedule_steps
@@ -53,10 +53,14 @@ def _wire_type(tp: Any) -> Any:
     return tp
 
 
-def _model_from(cls: type, name: str, extra: dict[str, Any] | None = None, doc: str = "") -> type[BaseModel]:
+def _model_from(
+    cls: type, name: str, extra: dict[str, Any] | None = None, doc: str = "", omit: tuple[str, ...] = ()
+) -> type[BaseModel]:
     hints = typing.get_type_hints(cls, localns={"np": np})  # requests import numpy only when checking
     fields: dict[str, Any] = dict(extra or {})
     for f in dataclasses.fields(cls):
+        if f.name in omit:
+            continue
         tp = _wire_type(hints[f.name])
         desc = None
         if hints[f.name] is np.ndarray:
@@ -87,7 +91,58 @@ LeditsJob = _model_from(
     {"kind": (Literal["ledits"], ...)},
     "A LEDITS run (edit-friendly DDPM inversion + SEGA): the fields of core.requests.LeditsRequest.",
 )
-JobIn = Annotated[Union[SDEditJob, LeditsJob], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+def _batch_model(cls: type, operation: str, image_field: str, name: str) -> type[BaseModel]:
+    """A batch body: the request's fields but its image, one mask for every frame, and the frames. A batch
+    makes one output per frame (no `variations`); a ControlNet image belongs to one frame, so none."""
+    extra = {
+        "kind": (Literal["batch"], ...),
+        "operation": (Literal[operation], ...),  # type: ignore[valid-type]
+        "images": (list[str], Field(min_length=1, description=f"the frames, in order; each {IMAGE_HELP}")),
+        "names": (
+            list[str] | None,
+            Field(
+                None, description="a name per image, echoed in frame errors (default: frame0, frame1, ...)"
+            ),
+        ),
+        "shared_noise": (
+            bool,
+            Field(
+                False,
+                description="every frame uses `seed` (static regions stay put); off: frame n uses seed + n",
+            ),
+        ),
+    }
+    doc = f"{operation} over many frames through the batch runner (core.batch.runner.run_batch)."
+    return _model_from(cls, name, extra, doc, omit=(image_field, "control", "variations"))
+
+
+BatchSDEditJob = _batch_model(SDEditRequest, "sdedit", "guide", "BatchSDEditJob")
+BatchLeditsJob = _batch_model(LeditsRequest, "ledits", "image", "BatchLeditsJob")
+BATCH_JOBS = (BatchSDEditJob, BatchLeditsJob)
+
+
+def _job_tag(body: Any) -> str | None:
+    """Which body model a job is: its kind, and a batch's operation too (one flat tagged union: OpenAPI tools
+    such as schemathesis cannot read a discriminated union nested in another)."""
+    get = body.get if isinstance(body, dict) else lambda k: getattr(body, k, None)
+    return f"batch-{get('operation')}" if get("kind") == "batch" else get("kind")
+
+
+JobIn = Annotated[
+    Union[  # noqa: UP007 - pydantic reads the tags off the union's members
+        Annotated[SDEditJob, Tag("sdedit")],  # type: ignore[valid-type]
+        Annotated[LeditsJob, Tag("ledits")],  # type: ignore[valid-type]
+        Annotated[BatchSDEditJob, Tag("batch-sdedit")],  # type: ignore[valid-type]
+        Annotated[BatchLeditsJob, Tag("batch-ledits")],  # type: ignore[valid-type]
+    ],
+    Discriminator(
+        _job_tag,
+        custom_error_type="job_kind",
+        custom_error_message='kind must be "sdedit", "ledits" or "batch", and a batch\'s operation "sdedit" or "ledits"',
+    ),
+]
 
 
 class JobOut(BaseModel):
@@ -103,8 +158,15 @@ class JobOut(BaseModel):
     error_kind: Literal["bad_input", "engine", "lost"] | None = Field(
         None, description='"lost": the job was unfinished when the server stopped; submit it again'
     )
-    images: list[str] | None = Field(
-        None, description="base64 PNG results (one per variation) once succeeded"
+    images: list[str | None] | None = Field(
+        None,
+        description="base64 PNG results once succeeded: one per variation; a batch's one per frame in "
+        "input order, null for a frame that failed",
+    )
+    frame: int | None = Field(None, description="a batch: the frame (0-based, input order) now running")
+    frames: int | None = Field(None, description="a batch: how many frames it has")
+    frame_errors: list[str | None] | None = Field(
+        None, description="a batch: one entry per frame, null where it succeeded, else why it failed"
     )
     created: float
     started: float | None = None
@@ -156,12 +218,23 @@ def decode_png(
     that takes no memory (all zeros, read-only), for checks at submit that need only the size: decoding a
     4096x4096 guide there costs seconds and a few hundred MB that the allocator may keep.
     """
+    return decode_png_bytes(b64_bytes(data, name), name, max_pixels, mask=mask, header_only=header_only)
+
+
+def b64_bytes(data: str, name: str) -> bytes:
+    """The bytes of a base64 image field (a data: URL prefix is accepted)."""
     if data.startswith("data:"):
         data = data.partition(",")[2]
     try:
-        raw = base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise BadInput(f"{name} is not valid base64") from None
+
+
+def decode_png_bytes(
+    raw: bytes, name: str, max_pixels: int, *, mask: bool = False, header_only: bool = False
+) -> np.ndarray:
+    """`decode_png` of the PNG's bytes."""
     try:
         img = Image.open(io.BytesIO(raw))
     except Image.DecompressionBombError:

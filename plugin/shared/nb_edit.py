@@ -105,6 +105,20 @@ def job_body(settings: Settings, image_png: bytes, mask_png: bytes | None) -> di
     return body
 
 
+def batch_body(
+    settings: Settings, images_png: list[bytes], mask_png: bytes | None, names: list[str], seed: int
+) -> dict[str, Any]:
+    """The body of one batch job (POST /v1/jobs, kind "batch"): the settings over several images with one
+    mask. Every frame uses `seed` (shared noise), as one job per layer did: a region no layer changes comes
+    out the same in every result."""
+    body = job_body(settings, b"", mask_png)
+    for single in ("guide", "image", "variations"):
+        body.pop(single, None)
+    body.update(kind="batch", operation=settings.kind, seed=int(seed), shared_noise=True, names=names)
+    body["images"] = [base64.b64encode(png).decode("ascii") for png in images_png]
+    return body
+
+
 def result_name(source: str, kind: str, index: int, count: int) -> str:
     """'Sky' -> 'Sky (SDEdit)', or 'Sky (SDEdit 2)' for the second of several variations."""
     label = LABELS.get(kind, kind)

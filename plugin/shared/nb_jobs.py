@@ -16,11 +16,18 @@ from typing import Any
 try:  # inside the Krita package
     from . import nb_png
     from .nb_client import Client, ServerError
-    from .nb_edit import Box, Settings, job_body, keep_unselected, to_rgba
+    from .nb_edit import Box, Settings, batch_body, job_body, keep_unselected, to_rgba
 except ImportError:  # beside the GIMP plug-in script
     import nb_png  # type: ignore[no-redef]
     from nb_client import Client, ServerError  # type: ignore[no-redef]
-    from nb_edit import Box, Settings, job_body, keep_unselected, to_rgba  # type: ignore[no-redef]
+    from nb_edit import (  # type: ignore[no-redef]
+        Box,
+        Settings,
+        batch_body,
+        job_body,
+        keep_unselected,
+        to_rgba,
+    )
 
 
 class Cancelled(Exception):
@@ -103,52 +110,86 @@ def run_jobs(
     on_preview: PreviewFn | None = None,
     cancel: Stop | None = None,
 ) -> list[list[bytes]]:
-    """Submit every target (the server runs them in order), wait for each, return RGBA results per target.
+    """Submit the targets, wait, return RGBA results per target (one per variation).
 
+    One target is one job; several are one batch job (the server's batch runner), or one per variation, and
+    one per distinct selection mask where layers of different sizes or offsets see different parts of it.
     Pixels whose selection byte is 0 come back bit-identical to the source whatever the server did.
-    Raises Cancelled, or ServerError with a message for the user; unfinished jobs are cancelled. Once
-    `cancel` is set no more progress or previews are reported.
+    Raises Cancelled, or ServerError with a message for the user (a layer that failed names itself);
+    unfinished jobs are cancelled. Once `cancel` is set no more progress or previews are reported.
     """
     cancel = cancel or Stop()
+    runs = _runs(settings, targets)
     jobs: list[str] = []
-    results: list[list[bytes]] = []
+    results: list[list[bytes]] = [[] for _ in targets]
+    waited = 0
     try:
-        for t in targets:
+        for _members, body in runs:
             if cancel.is_set():
                 raise Cancelled()
-            _, _, w, h = t.box
-            image = nb_png.encode(w, h, 4, t.rgba)
-            mask = nb_png.encode(w, h, 1, t.mask) if t.mask is not None else None
-            jobs.append(client.submit(job_body(settings, image, mask))["id"])
+            jobs.append(client.submit(body)["id"])
             cancel.follow(client, jobs[-1])
-        for i, (t, job_id) in enumerate(zip(targets, jobs)):
+        for (members, _), job_id in zip(runs, jobs, strict=True):
 
-            def on_event(event: str, data: dict[str, Any], i: int = i, t: Target = t) -> None:
+            def on_event(event: str, data: dict[str, Any], members: list[int] = members) -> None:
                 if cancel.is_set():  # the user has moved on: a late step would look like a stuck run
                     return
+                i = members[int(data.get("frame", 0))]
                 if event == "progress" and on_progress is not None:
                     on_progress(i, int(data.get("step", 0)), int(data.get("total", 0)))
                 elif event == "preview" and on_preview is not None and settings.previews:
                     bx, by, bw, bh = data["box"]
                     w, h, c, px = nb_png.decode(base64.b64decode(data["png"]))
                     if (w, h) == (bw, bh):
-                        on_preview(i, (t.box[0] + bx, t.box[1] + by, w, h), to_rgba(px, c))
+                        box = targets[i].box
+                        on_preview(i, (box[0] + bx, box[1] + by, w, h), to_rgba(px, c))
 
             state = client.wait(job_id, on_event, cancel.is_set)
             cancel.finished(job_id)
+            waited += 1
             if state["status"] == "cancelled" or cancel.is_set():
                 raise Cancelled()
-            if state["status"] == "failed":
-                raise ServerError(f"{t.name}: {state.get('error') or 'the job failed'}")
-            results.append([decode_result(img, t) for img in state.get("images") or []])
+            errors = state.get("frame_errors") or [None] * len(members)
+            failed = next((k for k, why in enumerate(errors) if why), None)
+            if state["status"] == "failed" or failed is not None:
+                name = targets[members[failed or 0]].name
+                why = errors[failed] if failed is not None else state.get("error")
+                raise ServerError(f"{name}: {why or 'the job failed'}")
+            images = state.get("images") or []
+            if len(members) == 1:
+                results[members[0]] += [decode_result(img, targets[members[0]]) for img in images]
+            else:
+                for i, img in zip(members, images, strict=True):
+                    results[i].append(decode_result(img, targets[i]))
     except BaseException:
-        for job_id in jobs[len(results) :]:
+        for job_id in jobs[waited:]:
             try:
                 client.cancel(job_id)
             except ServerError:
                 pass
         raise
     return results
+
+
+def _runs(settings: Settings, targets: list[Target]) -> list[tuple[list[int], dict[str, Any]]]:
+    """(the targets a job carries, its body): one job for one target, else batch jobs of the targets that
+    share a size and a selection mask (the server's batch takes one mask for all), one per variation, seeds
+    seed, seed+1, ... as a job per layer gave its variations."""
+    pngs = [nb_png.encode(t.box[2], t.box[3], 4, t.rgba) for t in targets]
+    masks = [None if t.mask is None else nb_png.encode(t.box[2], t.box[3], 1, t.mask) for t in targets]
+    if len(targets) == 1:
+        return [([0], job_body(settings, pngs[0], masks[0]))]
+    groups: dict[tuple[int, int, bytes | None], list[int]] = {}
+    for i, t in enumerate(targets):
+        groups.setdefault((t.box[2], t.box[3], t.mask), []).append(i)
+    runs = []
+    for v in range(max(1, int(settings.variations))):
+        for members in groups.values():
+            images = [pngs[i] for i in members]
+            names = [targets[i].name for i in members]
+            body = batch_body(settings, images, masks[members[0]], names, int(settings.seed) + v)
+            runs.append((members, body))
+    return runs
 
 
 def decode_result(b64: str, t: Target) -> bytes:

@@ -26,6 +26,24 @@ from nb_live import TOKEN, FakeEngine, live_server  # noqa: E402
 from slow_server import STEP_S, SlowServer  # noqa: E402
 
 BUNDLED = REPO / "resources" / "models" / "default"
+SUBMITTED: list[str] = []  # the kind of every job POSTed to host_server, in order
+
+
+def _count_submits(app: Any) -> None:
+    queue = app.state.queue
+    real = queue.submit
+
+    def spy(kind: str, request: Any) -> Any:
+        SUBMITTED.append(kind)
+        return real(kind, request)
+
+    queue.submit = spy
+
+
+@pytest.fixture(scope="session")
+def submitted() -> list[str]:
+    """The kinds of the jobs host_server has been sent so far (a test compares before and after)."""
+    return SUBMITTED
 
 
 class _Renamed:
@@ -49,7 +67,8 @@ def host_server() -> Iterator[tuple[str, str, int]]:
     instead; NOISEBRUSH_HOSTS_FAKE_ENGINE=1 uses the fake engine (no torch).
     """
     if os.environ.get("NOISEBRUSH_HOSTS_FAKE_ENGINE") == "1":
-        with live_server(FakeEngine(steps=8, delay=0.05), preview_interval=0.0) as (url, _app):
+        with live_server(FakeEngine(steps=8, delay=0.05), preview_interval=0.0) as (url, app):
+            _count_submits(app)
             yield url, TOKEN, 0
         return
     override = os.environ.get("NOISEBRUSH_HOSTS_MODEL")
@@ -61,7 +80,8 @@ def host_server() -> Iterator[tuple[str, str, int]]:
     from noisebrush.core.engine.engine import Engine
 
     engine: Any = Engine() if not override else _Renamed(Engine(), override)
-    with live_server(engine, preview_interval=0.2) as (url, _app):
+    with live_server(engine, preview_interval=0.2) as (url, app):
+        _count_submits(app)
         yield url, TOKEN, 8
 
 

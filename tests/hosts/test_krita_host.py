@@ -59,8 +59,12 @@ def test_selection_gives_new_layer_above_source(tmp_path: Path, host_server: tup
     assert not data["preview_left"]
 
 
-def test_three_selected_layers_give_three_results(tmp_path: Path, host_server: tuple[str, str, int]) -> None:
+def test_three_selected_layers_give_three_results(
+    tmp_path: Path, host_server: tuple[str, str, int], submitted: list[str]
+) -> None:
+    before = len(submitted)
     data = run_krita(tmp_path, host_server, "batch")
+    assert submitted[before:] == ["batch"], "the layers were not sent as one batch job"
     # The batch's results go above the topmost source, in the sources' order. In the full Krita window they
     # sit in one group "NoiseBrush SDEdit", so one Undo takes the batch back (test_krita_install.py); under
     # kritarunner, Krita 5.1.5 leaves no group node in the stack and the results come out as plain layers.

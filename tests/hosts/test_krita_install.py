@@ -24,10 +24,13 @@ PREVIEW = "NoiseBrush preview"
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory, host_server: tuple[str, str, int]) -> dict[str, Any]:
+def probe(
+    tmp_path_factory: pytest.TempPathFactory, host_server: tuple[str, str, int], submitted: list[str]
+) -> dict[str, Any]:
     if shutil.which("krita") is None or shutil.which("xvfb-run") is None:
         pytest.skip("needs krita and xvfb-run (.ci/hosts.sh or apt-get install krita python3-pyqt5 xvfb)")
     url, token, steps = host_server
+    before = len(submitted)
     tmp_path = tmp_path_factory.mktemp("krita-window")
     home = tmp_path / "home"
     pykrita = home / ".local" / "share" / "krita" / "pykrita"
@@ -69,6 +72,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory, host_server: tuple[str, str,
         raise AssertionError(f"the probe wrote nothing (rc {proc.returncode}):\n{stderr[-3000:]}")
     data = json.loads(out.read_text())
     assert "error" not in data, data["error"]
+    data["submitted"] = submitted[before:]  # the kind of every job the window sent, in order
     return data
 
 
@@ -108,6 +112,7 @@ def test_one_undo_takes_a_two_layer_batch_back(probe: dict[str, Any]) -> None:
     assert _names(run["after"]) == ["A", "B", "NoiseBrush SDEdit", "A (SDEdit)", "B (SDEdit)"]
     assert all(equal and changed for equal, changed in (run["results"]["A"], run["results"]["B"]))
     assert run["after_one_undo"] == run["before"]
+    assert probe["submitted"].count("batch") == 1, probe["submitted"]  # both layers went as one batch job
 
 
 def test_live_follows_strokes_and_apply_is_one_undo_step(probe: dict[str, Any]) -> None:

@@ -37,7 +37,8 @@ def from_b64(data: str) -> np.ndarray:
 class FakeEngine:
     """Inverts the image where mask > 0.5 (everything without a mask) in `steps` steps of `delay` s.
 
-    A prompt of "explode" raises RuntimeError, "reject" raises BadInput: the two ways an engine fails.
+    A prompt of "explode" raises RuntimeError, "reject" raises BadInput: the two ways an engine fails. An
+    image whose first pixel is (1, 2, 3) raises RuntimeError too: one bad frame of a batch.
     """
 
     steps: int = 4
@@ -50,7 +51,7 @@ class FakeEngine:
     ) -> np.ndarray:
         with self.lock:
             self.calls.append(prompt)
-        if prompt == "explode":
+        if prompt == "explode" or tuple(image[0, 0, :3]) == (1, 2, 3):
             raise RuntimeError("fake engine exploded")
         if prompt == "reject":
             raise BadInput("fake engine rejects this prompt; allowed: anything else")

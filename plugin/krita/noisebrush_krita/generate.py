@@ -7,6 +7,7 @@ into) and `apply`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from . import krita_host as host
@@ -15,7 +16,7 @@ from .nb_client import Client
 from .nb_edit import LABELS, Settings, grow_to, region, result_name
 from .nb_jobs import Cancelled, ProgressFn, Stop, Target, run_jobs
 
-__all__ = ["Cancelled", "Stop", "Target", "apply", "generate", "prepare", "run_jobs"]
+__all__ = ["Cancelled", "Stop", "Target", "apply", "generate", "generate_frames", "prepare", "run_jobs"]
 
 
 def prepare(doc: Any, nodes: list[Any], settings: Settings) -> list[Target]:
@@ -69,3 +70,45 @@ def generate(
         host.discard(doc, made)
         raise
     return apply(doc, targets, results, settings, made)
+
+
+def prepare_frames(doc: Any, node: Any, settings: Settings) -> tuple[list[int], list[Target]]:
+    """The keyframes of an animated paint layer as targets, one per keyframe time (Krita calls: GUI thread)."""
+    host.check_node(node)
+    if node.type() != "paintlayer":
+        raise host.HostError(f"layer {node.name()!r} is a {node.type()}; frames are read from a paint layer")
+    times = host.keyframe_times(doc, node)
+    if not times:
+        raise host.HostError(
+            f"layer {node.name()!r} has no keyframes in the clip range; add frames in the Animation Timeline"
+        )
+    sel = host.selection_bounds(doc)
+    box = grow_to(region(sel, host.canvas(doc), settings.context), host.canvas(doc))
+    mask = host.selection_mask(doc, box) if sel is not None else None
+    targets = [Target(node, f"{node.name()} frame {t}", box, host.read_rgba_at(node, box, t), mask) for t in times]
+    return times, targets
+
+
+def generate_frames(
+    doc: Any,
+    node: Any,
+    settings: Settings,
+    client: Client,
+    on_progress: ProgressFn | None = None,
+    cancel: Stop | None = None,
+) -> Any:
+    """Every keyframe of the animated paint layer `node` through one batch job (every frame on the same
+    seed, so what stays still between frames stays still in the results), into one new layer above it: a
+    copy of `node`, which keeps its keyframes and timing, with each keyframe's result written at its time.
+    Two steps of Krita's undo history: the new layer, and the switch of the current time the writing needs
+    (5.1.5 has no call that writes a frame other than the current one)."""
+    settings = replace(settings, variations=1)
+    times, targets = prepare_frames(doc, node, settings)
+    results = run_jobs(client, settings, targets, on_progress, None, cancel)
+    now = doc.currentTime()
+    out = host.add_layer_above(doc, node, result_name(node.name(), settings.kind, 0, 1))
+    for t, target, images in zip(times, targets, results, strict=True):
+        host.write_rgba_at(doc, out, target.box, images[0], t)
+    doc.setCurrentTime(now)
+    host.refresh(doc)
+    return out

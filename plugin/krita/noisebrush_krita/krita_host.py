@@ -73,6 +73,32 @@ def read_rgba(node: Any, box: Box) -> bytes:
     return swap_red_blue(bytes(data))
 
 
+def keyframe_times(doc: Any, node: Any) -> list[int]:
+    """The times of `node`'s keyframes in the document's clip range, in order ([] if it is not animated).
+    Krita 5.1.5's Python API lists no keyframes, so each time of the range is asked."""
+    if not node.animated():
+        return []
+    first, last = doc.fullClipRangeStartTime(), doc.fullClipRangeEndTime()
+    return [t for t in range(first, last + 1) if node.hasKeyframeAtTime(t)]
+
+
+def read_rgba_at(node: Any, box: Box, time: int) -> bytes:
+    """The pixels of the keyframe at `time` (Node.pixelDataAtTime answers nothing between keyframes)."""
+    data = bytes(node.pixelDataAtTime(*box, time))
+    if len(data) != box[2] * box[3] * 4:
+        raise HostError(f"layer {node.name()!r} has no keyframe at frame {time}")
+    return swap_red_blue(data)
+
+
+def write_rgba_at(doc: Any, node: Any, box: Box, rgba: bytes, time: int) -> None:
+    """Write into the keyframe shown at `time`: 5.1.5 has no setPixelDataAtTime, but setPixelData writes
+    the current time's keyframe."""
+    doc.setCurrentTime(time)
+    doc.waitForDone()
+    write_rgba(node, box, rgba)
+    doc.waitForDone()
+
+
 def region_signature(node: Any, box: Box) -> int:
     """A cheap fingerprint of the layer's pixels in `box` (Live mode polls it; see live.py)."""
     return zlib.crc32(bytes(node.pixelData(*box)))
