@@ -1,8 +1,8 @@
 """`noisebrush install-plugin krita` into a fresh profile, then a full Krita 5 window (under Xvfb), driven
-by the probe plugin in krita_probe/: Filter > NoiseBrush holds SDEdit, LEDITS and Settings...; its SDEdit
-action, triggered by name with nothing done in the docker, makes the result layer from the saved
-settings; and one Edit > Undo takes a whole generation back, a two-layer batch (its results in one group)
-included, with no preview layer coming back."""
+by the probe plugin in krita_probe/: Filter > NoiseBrush holds SDEdit, LEDITS, SDEdit Every Keyframe and
+Settings...; its SDEdit action, triggered by name with nothing done in the docker, makes the result layer
+from the saved settings; and one Edit > Undo takes a whole generation back, a two-layer batch (its results
+in one group) included, with no preview layer coming back."""
 
 from __future__ import annotations
 
@@ -84,6 +84,7 @@ def test_filter_menu_has_a_noisebrush_submenu(probe: dict[str, Any]) -> None:
     assert probe["menu"] == [
         ["SDEdit", "noisebrush_sdedit"],
         ["LEDITS", "noisebrush_ledits"],
+        ["SDEdit Every Keyframe", "noisebrush_sdedit_frames"],
         ["Settings...", "noisebrush_settings"],
     ]
 

@@ -1,5 +1,6 @@
 """The Krita docker on PyQt6 (as in Krita 6), with a stand-in `krita` module and document:
-Generate runs the QThread worker against a live server, shows previews, then adds the layer above."""
+Generate runs the QThread worker against a live server, shows previews, then adds the layer above; SDEdit
+Every Keyframe sends an animated layer's keyframes as one batch on the same worker and writes a copy."""
 
 from __future__ import annotations
 
@@ -68,6 +69,49 @@ class Node:
     def uniqueId(self) -> Any:  # noqa: N802
         return types.SimpleNamespace(toString=lambda: str(id(self)))
 
+    def animated(self) -> bool:
+        return False
+
+    def hasKeyframeAtTime(self, t: int) -> bool:  # noqa: N802
+        return False
+
+
+class AnimatedNode(Node):
+    """A paint layer with keyframes (time -> BGRA). As in Krita 5.1.5, reads and writes go to the keyframe
+    shown at the document's current time, pixelDataAtTime answers only at a keyframe, and a duplicate keeps
+    the keyframes."""
+
+    def __init__(self, doc: Doc, name: str, frames: dict[int, bytes]) -> None:
+        super().__init__(doc, name)
+        self.frames = {t: bytearray(px) for t, px in frames.items()}
+
+    @property  # type: ignore[override]
+    def px(self) -> bytearray:
+        shown = [t for t in self.frames if t <= self.doc.time] or [min(self.frames)]
+        return self.frames[max(shown)]
+
+    @px.setter
+    def px(self, value: bytearray) -> None:  # Node.__init__'s blank image: a keyframed layer has none
+        pass
+
+    def animated(self) -> bool:
+        return True
+
+    def hasKeyframeAtTime(self, t: int) -> bool:  # noqa: N802
+        return t in self.frames
+
+    def pixelDataAtTime(self, x: int, y: int, w: int, h: int, t: int) -> bytes:  # noqa: N802
+        if t not in self.frames:
+            return b""
+        now, self.doc.time = self.doc.time, t
+        try:
+            return self.pixelData(x, y, w, h)
+        finally:
+            self.doc.time = now
+
+    def duplicate(self) -> Node:
+        return AnimatedNode(self.doc, self._name, {t: bytes(px) for t, px in self.frames.items()})
+
 
 class Selection:
     def __init__(self, box: tuple[int, int, int, int]) -> None:
@@ -96,6 +140,23 @@ class Doc:
     def __init__(self) -> None:
         self.root = Node(self, "root")
         self.sel = Selection((10, 8, 12, 10))
+        self.active: Node | None = None
+        self.time, self.clip = 0, (0, 10)
+
+    def activeNode(self) -> Node | None:  # noqa: N802
+        return self.active
+
+    def currentTime(self) -> int:  # noqa: N802
+        return self.time
+
+    def setCurrentTime(self, t: int) -> None:  # noqa: N802
+        self.time = t
+
+    def fullClipRangeStartTime(self) -> int:  # noqa: N802
+        return self.clip[0]
+
+    def fullClipRangeEndTime(self) -> int:  # noqa: N802
+        return self.clip[1]
 
     def width(self) -> int:
         return W
@@ -343,3 +404,115 @@ def test_history_rerun_runs_the_picked_result_again_with_a_new_seed_on_its_layer
     made = np.frombuffer(bytes(doc.root.children[1].px), np.uint8).reshape(H, W, 4)
     now = np.frombuffer(bytes(paint.px), np.uint8).reshape(H, W, 4)
     assert np.array_equal(made[9, 11, :3], 255 - now[9, 11, :3])  # made from the source as it is now
+
+
+KEYS = (0, 4, 8)
+
+
+def _animated_document(host: Any, monkeypatch: pytest.MonkeyPatch, keys: tuple[int, ...] = KEYS) -> Doc:
+    """A document whose active layer "Walk" has a keyframe of random pixels at each time of `keys`, at
+    time 2 (between keyframes); status messages are kept in doc.messages."""
+    doc = Doc()
+    rng = np.random.default_rng(3)
+    walk = AnimatedNode(
+        doc, "Walk", {t: rng.integers(0, 256, W * H * 4, dtype=np.uint8).tobytes() for t in keys}
+    )
+    doc.root.addChildNode(walk, None)
+    doc.active, doc.time = walk, 2
+    doc.messages = []  # type: ignore[attr-defined]
+    monkeypatch.setattr(host, "active_document", lambda: doc)
+    monkeypatch.setattr(host, "status_message", doc.messages.append)  # type: ignore[attr-defined]
+    return doc
+
+
+def _docker_on(docker_module: types.ModuleType, qtbot: Any, url: str) -> Any:
+    docker = docker_module.NoiseBrushDocker()
+    qtbot.addWidget(docker)
+    docker.url.setText(url)
+    docker.token.setText(TOKEN)
+    return docker
+
+
+def test_every_keyframe_goes_as_one_batch_into_a_copy_of_the_layer(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """run_frames (Filter > NoiseBrush > SDEdit Every Keyframe) returns at once; the batch runs on the
+    worker thread with "frame k of N" progress; each keyframe's result lands at its time in a copy of the
+    layer right above it; the source, the pixels outside the selection and the current time stay."""
+    host = docker_module.host
+    doc = _animated_document(host, monkeypatch)
+    walk = doc.root.children[0]
+    sources = {t: bytes(px) for t, px in walk.frames.items()}
+    with live_server(FakeEngine(steps=3, delay=0.05), preview_interval=0.0) as (url, app):
+        docker = _docker_on(docker_module, qtbot, url)
+        docker.set_kind("ledits")  # the action is SDEdit whatever the docker showed
+        docker.run_frames()
+        assert docker._worker is not None and docker.cancel_btn.isEnabled()  # not done on the GUI thread
+        assert [n.name() for n in doc.root.children] == ["Walk"]  # nothing is written before the results
+        qtbot.waitUntil(lambda: docker._worker is None and docker._thread is None, timeout=20000)
+        jobs = app.state.queue.jobs()
+    assert [j.kind for j in jobs] == ["batch"]
+    assert docker.status.text() == "Wrote 3 keyframe(s) into 'Walk (SDEdit)'.", docker.status.text()
+    for k in (1, 2, 3):
+        assert f"NoiseBrush SDEdit: frame {k} of 3, step 3/3..." in doc.messages  # type: ignore[attr-defined]
+    assert not [m for m in doc.messages if "step 0/0" in m]  # type: ignore[attr-defined]
+    assert [n.name() for n in doc.root.children] == ["Walk", "Walk (SDEdit)"]
+    out = doc.root.children[1]
+    assert sorted(out.frames) == list(KEYS) and doc.time == 2
+    inside = np.zeros((H, W), bool)
+    inside[8:18, 10:22] = True
+    for t in KEYS:
+        assert bytes(walk.frames[t]) == sources[t], f"frame {t} of the source changed"
+        src = np.frombuffer(sources[t], np.uint8).reshape(H, W, 4)
+        got = np.frombuffer(bytes(out.frames[t]), np.uint8).reshape(H, W, 4)
+        assert np.array_equal(got[~inside], src[~inside]), f"frame {t}: pixels outside the selection changed"
+        assert np.array_equal(got[inside][:, :3], 255 - src[inside][:, :3]), f"frame {t}: not its own result"
+
+
+def test_cancelling_every_keyframe_writes_nothing(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_plugin_cancel import STEP_S, record_cancels
+
+    host = docker_module.host
+    doc = _animated_document(host, monkeypatch)
+    with live_server(FakeEngine(steps=3, delay=STEP_S), preview_interval=0.0) as (url, app):
+        cancels = record_cancels(app)
+        docker = _docker_on(docker_module, qtbot, url)
+        docker.run_frames()
+        qtbot.waitUntil(lambda: docker.bar.value() > docker.bar.minimum(), timeout=20000)
+        docker.cancel_btn.click()
+        assert docker.status.text() == "Cancelling..." and not docker.cancel_btn.isEnabled()
+        qtbot.waitUntil(lambda: len(cancels) >= 1, timeout=20000)
+        qtbot.waitUntil(lambda: docker._worker is None and docker._thread is None, timeout=20000)
+        (job,) = app.state.queue.jobs()
+    assert cancels[0] == (job.id, 1), "cancel reached the server only after the next step"
+    assert docker.status.text().startswith("Cancelled")
+    assert [n.name() for n in doc.root.children] == ["Walk"] and doc.time == 2
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ("still", "layer 'Paint' has no keyframes: animate it in the Timeline first"),
+        (
+            "outside",
+            "layer 'Walk' has no keyframes in the clip range 0-10: move them into it or widen it in the Timeline",
+        ),
+    ],
+)
+def test_every_keyframe_on_a_layer_without_keyframes_says_so(
+    qtbot: Any, docker_module: types.ModuleType, monkeypatch: pytest.MonkeyPatch, layer: str, message: str
+) -> None:
+    host = docker_module.host
+    if layer == "still":
+        doc = _one_layer_document(host, monkeypatch, bytes(W * H * 4))
+        doc.active = doc.root.children[0]
+    else:
+        doc = _animated_document(host, monkeypatch, keys=(12, 20))
+    with live_server(FakeEngine(steps=1), preview_interval=0.0) as (url, app):
+        docker = _docker_on(docker_module, qtbot, url)
+        docker.run_frames()
+        assert docker._worker is None and app.state.queue.jobs() == []
+    assert docker.status.text() == message
+    assert len(doc.root.children) == 1

@@ -15,7 +15,7 @@ from typing import Any
 from krita import DockWidget
 
 from . import krita_host as host
-from .generate import Target, apply, prepare
+from .generate import Frames, Target, apply, prepare, prepare_frames, write_frames
 from .nb_client import DEFAULT_URL, Client, ServerError, read_token, start_local_server
 from .live import HISTORY_SIZE, POLL_MS, Entry, History, Settle
 from .nb_edit import LABELS, Settings, result_name
@@ -57,6 +57,7 @@ class NoiseBrushDocker(DockWidget):
         self._worker: Worker | None = None
         self._targets: list[Target] = []
         self._made: host.Placeholders | None = None
+        self._frames: Frames | None = None  # set while a run over an animated layer's keyframes goes
         self._doc: Any = None
         self._settings = Settings()
         self._server_proc: Any = None
@@ -212,10 +213,8 @@ class NoiseBrushDocker(DockWidget):
 
     def generate(self, sources: list[Any] | None = None) -> None:
         """Run on `sources`, else on the layers selected in the Layers docker (or the active one)."""
-        if self._worker is not None:
+        if not self._ready():
             return
-        if self._thread is not None:  # the last run's thread is still winding down
-            self._thread.wait(2000)
         try:
             client = self._client()
             self._settings = self._read_settings()
@@ -230,7 +229,41 @@ class NoiseBrushDocker(DockWidget):
             self._doc, [t.node for t in self._targets], LABELS[self._settings.kind]
         )
         self._save_settings()
-        self._worker = Worker(client, self._settings, self._targets)
+        self._start(client, self._settings, f"{len(self._targets)} layer(s)...")
+
+    def run_frames(self) -> None:
+        """Filter > NoiseBrush > SDEdit Every Keyframe: every keyframe of the active layer as one batch job
+        on the worker thread; the results go into a copy of the layer when all have come (write_frames).
+        Nothing is added before then, so Cancel or a failure leaves the document as it was."""
+        if not self._ready():
+            return
+        self.set_kind("sdedit")
+        try:
+            client = self._client()
+            self._settings = self._read_settings()
+            self._doc = host.active_document()
+            node = self._doc.activeNode()
+            if node is None:
+                raise host.HostError("select an animated paint layer first")
+            self._frames = prepare_frames(self._doc, node, self._settings)
+        except (host.HostError, ServerError) as exc:
+            self._tell(str(exc))
+            self.open()
+            return
+        self._targets = self._frames.targets
+        self._save_settings()
+        self._start(client, self._frames.settings, f"{len(self._targets)} keyframe(s) of {node.name()!r}...")
+
+    def _ready(self) -> bool:
+        """No run going (one at a time); the last run's thread, still winding down, is waited for."""
+        if self._worker is not None:
+            return False
+        if self._thread is not None:
+            self._thread.wait(2000)
+        return True
+
+    def _start(self, client: Client, settings: Settings, what: str) -> None:
+        self._worker = Worker(client, settings, self._targets)
         self._thread = QThread()
         self._thread.finished.connect(self._thread_finished)
         self._worker.progress.connect(self._on_progress)
@@ -238,7 +271,7 @@ class NoiseBrushDocker(DockWidget):
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
-        self._busy(True, f"NoiseBrush {LABELS[self._settings.kind]}: {len(self._targets)} layer(s)...")
+        self._busy(True, f"NoiseBrush {LABELS[self._settings.kind]}: {what}")
         start(self._worker, self._thread)
 
     def cancel(self) -> None:
@@ -257,8 +290,10 @@ class NoiseBrushDocker(DockWidget):
         n = len(self._targets)
         self.bar.setMaximum(max(1, total) * n)
         self.bar.setValue(i * max(1, total) + step)
-        layer = f"layer {i + 1} of {n}, " if n > 1 else ""
-        host.status_message(f"NoiseBrush {LABELS[self._settings.kind]}: {layer}step {step}/{total}...")
+        unit = "frame" if self._frames is not None else "layer"
+        parts = [f"{unit} {i + 1} of {n}"] if n > 1 or self._frames is not None else []
+        parts += [f"step {step}/{total}"] if total else []  # a batch's frame starts with no step yet
+        self._tell(f"NoiseBrush {LABELS[self._settings.kind]}: {', '.join(parts)}...")
 
     def _on_preview(self, i: int, box: Any, rgba: bytes) -> None:
         if self._stopping():
@@ -267,6 +302,8 @@ class NoiseBrushDocker(DockWidget):
             host.show_preview(self._doc, self._made.nodes[i], box, rgba)
 
     def _on_done(self, results: list[list[bytes]]) -> None:
+        if self._frames is not None:
+            return self._frames_done(results)
         assert self._made is not None
         made = apply(self._doc, self._targets, results, self._settings, self._made)
         self._made = None
@@ -274,6 +311,17 @@ class NoiseBrushDocker(DockWidget):
             for rgba in images:
                 self._remember(Entry(self._settings.to_dict(), t.node, t.name, t.box, rgba, live=False))
         self._busy(False, f"Added {len(made)} layer(s).")
+
+    def _frames_done(self, results: list[list[bytes]]) -> None:
+        frames, self._frames = self._frames, None
+        assert frames is not None
+        try:
+            out = write_frames(self._doc, frames, results)
+        except Exception as exc:  # the layer or document went away while the batch ran
+            self._busy(False, f"The results could not be written: {exc}")
+            self.open()
+            return
+        self._busy(False, f"Wrote {len(frames.times)} keyframe(s) into {out.name()!r}.")
 
     def _on_failed(self, message: str) -> None:
         self._discard()
@@ -424,6 +472,7 @@ class NoiseBrushDocker(DockWidget):
         return self._worker is None or self._worker.stop.is_set()
 
     def _discard(self) -> None:
+        self._frames = None  # nothing of a frames run is in the document before its results are
         if self._made is not None:
             host.discard(self._doc, self._made)
             self._made = None

@@ -1,10 +1,11 @@
-"""Filter > NoiseBrush > SDEdit, LEDITS and Settings...
+"""Filter > NoiseBrush > SDEdit, LEDITS, SDEdit Every Keyframe and Settings...
 
 Krita's Python plugins cannot register real filters, so these are actions in a submenu of the Filter
 menu. SDEdit and LEDITS run at once on the selection (or the selected layers) with the docker's current
-settings; Settings... opens the docker. Action names: noisebrush_sdedit, noisebrush_ledits,
-noisebrush_settings (Krita.instance().action(name) finds them; Settings > Configure Krita > Keyboard
-Shortcuts can bind them).
+settings; SDEdit Every Keyframe runs SDEdit on every keyframe of the active animated layer, as one batch;
+Settings... opens the docker. Action names: noisebrush_sdedit, noisebrush_ledits,
+noisebrush_sdedit_frames, noisebrush_settings (Krita.instance().action(name) finds them; Settings >
+Configure Krita > Keyboard Shortcuts can bind them).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ class NoiseBrushExtension(Extension):
             action.setToolTip(f"Run NoiseBrush {label} on the selection with the docker's settings")
             action.triggered.connect(lambda _=False, kind=kind: _with_docker(lambda d: d.run(kind)))
             actions.append(action)
+        action = window.createAction("noisebrush_sdedit_frames", "SDEdit Every Keyframe", "filter")
+        action.setToolTip(
+            "Run NoiseBrush SDEdit on every keyframe of the active animated layer, as one batch, into a copy "
+            "of the layer"
+        )
+        action.triggered.connect(lambda _=False: _with_docker(NoiseBrushDocker.run_frames))
+        actions.append(action)
         action = window.createAction("noisebrush_settings", "Settings...", "filter")
         action.triggered.connect(lambda _=False: _with_docker(NoiseBrushDocker.open))
         actions.append(action)
