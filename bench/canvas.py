@@ -1,4 +1,4 @@
-"""Canvas-size SDEdit benchmark cases (issue 17): the bundled prior at 256, 768x512 and 2048 px, and a small
+"""Canvas-size SDEdit benchmark cases (issue 17): the bundled prior at 256, 768x512, 2048 and 4096 px, and a small
 selection on a big canvas, against the issue's targets. Memory figures come from a fresh child process
 (`python -m noisebrush.bench.canvas SPEC`), so one run's peak is not hidden by another's.
 """
@@ -89,6 +89,22 @@ def huge(opt: Options) -> list[Row]:
     return [Row("9d 2048x2048 full edit: peak RSS", gb, None, "GB", gb, "<= 2", note)]
 
 
+def giant(opt: Options) -> list[Row]:
+    """4096x4096 full edit under the default memory budget: it finishes, and its peak RSS against that budget."""
+    path, label = bundled_or_standin(opt.workdir)
+    got = run_child(
+        "noisebrush.bench.canvas",
+        {"model": str(path), "size": (4096, 4096), "threads": opt.threads, "steps": 5},  # one refine step
+        timeout=3600,
+    )
+    gb, allowed = got["process_peak"] / 1e9, got["budget"] / 1e9
+    note = (
+        f"{label}; 5 steps; default budget {allowed:.1f} GB; windows of {got['tile'] or 'no tiles'} px; "
+        f"stages {'+'.join(got['stages'])}; {got['seconds']:.0f} s"
+    )
+    return [Row("9f 4096x4096 full edit: peak RSS", gb, None, "GB", gb, f"<= {allowed:.1f}", note)]
+
+
 def selection(opt: Options) -> list[Row]:
     """A 256 px selection on a 4096x4096 canvas vs the 256 px image alone (engine seconds, ratio)."""
     from noisebrush.bench.harness import side_by_side
@@ -146,6 +162,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     engine.sdedit(req, callback=lambda p: stages.append(p.stage))
     return {
         "process_peak": peak_rss_bytes(),
+        "budget": engine.memory_budget,
         "tile": engine.tile or budget.tile_side(req, engine.memory_budget),
         "stages": sorted(set(stages)),
         "seconds": time.perf_counter() - start,
@@ -156,6 +173,7 @@ CASES: dict[str, Case] = {
     "canvas-256": small,
     "canvas-768": wide,
     "canvas-2048": huge,
+    "canvas-4096": giant,
     "canvas-selection": selection,
 }
 

@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="measure speed and memory against diffusers and the engine's targets",
         description="Runs benchmark cases side by side (ours and the peer alternately, medians of per-pair "
         "ratios) and prints a table. Cases: overhead, diffusers, selection, previews, memory, big-canvas, "
-        "cancel, server-peak, queue-memory, ledits, ledits-large, taesd-preview, lcm-edit, live, canvas-256, canvas-768, canvas-2048, canvas-selection, batch-ray, batch-noise. Stand-in models are built once under ~/.cache/noisebrush/bench.",
+        "cancel, server-peak, queue-memory, ledits, ledits-large, taesd-preview, lcm-edit, live, canvas-256, canvas-768, canvas-2048, canvas-4096, canvas-selection, batch-ray, batch-noise. Stand-in models are built once under ~/.cache/noisebrush/bench.",
     )
     p.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all); see --list")
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (minutes on a CPU)")

@@ -113,7 +113,7 @@ def vs_diffusers(opt: Options) -> list[Row]:
 
     folder = sd15_folder(opt.workdir)
     model = str(folder)
-    engine = Engine()
+    engine = Engine(precision="float32")  # the stock pipeline runs in float32 on a CPU: same arithmetic
     prior = engine.prior(model, opt.device)
     small = opt.quick and not opt.cuda
     size, steps = (128, 10) if small else (512, 30)
@@ -166,7 +166,7 @@ def vs_diffusers(opt: Options) -> list[Row]:
         )
     ]
     if opt.compile:
-        compiled = Engine(compile=True)
+        compiled = Engine(compile=True, precision="float32")
         run = ours_with(compiled)
         start = time.perf_counter()
         run()  # compiles

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from noisebrush.core.engine import addons, budget, previews
+from noisebrush.core.engine import precision as engine_precision
 from noisebrush.core.engine.images import flatten
 from noisebrush.core.engine.ledits import InversionCache, ledits
 from noisebrush.core.engine.loading import compile_prior, load_prior
@@ -50,8 +51,15 @@ class Engine:
     """Runs requests one at a time, keeping the most recently used priors loaded."""
 
     def __init__(
-        self, max_priors: int = 1, compile: bool = False, memory_budget: int | None = None, tile: int = 0
+        self,
+        max_priors: int = 1,
+        compile: bool = False,
+        memory_budget: int | None = None,
+        tile: int = 0,
+        precision: str | None = None,
     ) -> None:
+        # auto, float32 or bfloat16 (core/engine/precision.py); None: the NOISEBRUSH_PRECISION environment variable's.
+        self.precision = engine_precision.resolve(precision)
         # Bytes a run may peak at (core/engine/budget.py); None: a share of the memory available now; 0: no limit.
         self.memory_budget = budget.default_budget() if memory_budget is None else memory_budget
         self.tile = tile  # MultiDiffusion window side in pixels for every run (0: as the budget needs)
@@ -73,6 +81,7 @@ class Engine:
             while len(self._priors) >= self._max:
                 self._priors.popitem(last=False)
             prior = _load(path, dev, dtype)
+            prior.autocast = engine_precision.autocast_dtype(dev, self.precision)
             previews.attach(prior)  # TAESD previews when the models folder has one for this family
             if self._compile:
                 compile_prior(prior)

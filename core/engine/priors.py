@@ -92,6 +92,7 @@ class Prior:
     tokenizer_2: Any = None
     settings: dict[str, Any] = field(default_factory=dict)
     low_memory: bool = False  # see set_low_memory
+    autocast: torch.dtype | None = None  # the UNet's compute dtype under autocast (core/engine/precision.py)
     _processors: dict[str, Any] | None = field(default=None, repr=False)
     # (x0 latents, VAE factor) -> RGB in [-1, 1]: a tiny autoencoder (core/engine/previews.py); None: linear map
     preview_decoder: Callable[[torch.Tensor, int], torch.Tensor] | None = field(default=None, repr=False)
@@ -271,22 +272,26 @@ class Prior:
     def predict(self, x: torch.Tensor, t: torch.Tensor | float, cond: Conditioning) -> torch.Tensor:
         """The model output (noise, v or score, per the scheduler), with classifier-free guidance."""
         if not self.takes_text:
-            return self.unet(x, t, return_dict=False)[0]
+            return self._unet(x, t)
         if cond.cfg and not cond.guides_at(t):  # the prompt's half of the batch alone
             assert cond.embeds is not None
             added = None if cond.added is None else {k: v.chunk(2)[1] for k, v in cond.added.items()}
-            text_only = cond.embeds.chunk(2)[1]
-            return self.unet(
-                x, t, encoder_hidden_states=text_only, added_cond_kwargs=added, return_dict=False
-            )[0]
+            return self._unet(x, t, encoder_hidden_states=cond.embeds.chunk(2)[1], added_cond_kwargs=added)
         xin = torch.cat([x, x]) if cond.cfg else x
-        out = self.unet(
-            xin, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=cond.added, return_dict=False
-        )[0]
+        out = self._unet(xin, t, encoder_hidden_states=cond.embeds, added_cond_kwargs=cond.added)
         if not cond.cfg:
             return out
         uncond, text = out.chunk(2)
         return rescale_guidance(uncond + cond.guidance * (text - uncond), text, cond.rescale)
+
+    def _unet(self, x: torch.Tensor, t: torch.Tensor | float, **kwargs: Any) -> torch.Tensor:
+        """One UNet call, under autocast where the precision asks for it; the output in the prior's dtype, so
+        guidance and the sampler's arithmetic stay in it."""
+        if self.autocast is None:
+            return self.unet(x, t, return_dict=False, **kwargs)[0]
+        with torch.autocast(self.device.type, dtype=self.autocast):
+            out = self.unet(x, t, return_dict=False, **kwargs)[0]
+        return out.to(self.dtype)
 
     def set_low_memory(self, on: bool) -> None:
         """Sliced attention and a tiled VAE (diffusers' enable_* switches): lower peak memory, somewhat slower.
