@@ -52,24 +52,6 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def live_run(req: SDEditRequest) -> SDEditRequest:
-    """`req` as Live runs it: at the prior's own scale (its UNet's sample size, or its family's), where a run
-    costs a fraction of a second, composed there and upscaled, never refined at full size; and, unless the
-    panel sets steps, on the prior's `live_steps` schedule (the bundled prior: 15, half its default, which
-    changes a 64 px result by about 2/255 per pixel, docs/BENCH.md). A model it cannot read runs as asked."""
-    from noisebrush.core.engine.plan import native_size
-    from noisebrush.core.engine.sources import model_settings, resolve_model
-
-    try:
-        path = resolve_model(req.model)
-        settings = model_settings(path)
-        work = native_size(path, {}) or None
-    except (BadInput, OSError, ValueError):
-        return req
-    steps = req.steps if req.steps is not None else settings.get("live_steps")
-    return replace(req, work_size=work, steps=steps)
-
-
 class LiveController(QObject):
     enabled_changed = pyqtSignal(bool)
     running_changed = pyqtSignal(bool)
@@ -148,9 +130,9 @@ class LiveController(QObject):
 
     def request(self, target: Target) -> SDEditRequest:
         """The panel's request for `target` (its LoRAs and control included: a few-step LoRA is what Live
-        wants most), one result, the composition alone (`live_run` adds Live's scale and schedule)."""
+        wants most), one result, as a live draft (the engine's plan.live_run: the prior's scale and schedule)."""
         (req,) = self.sdedit.requests([target])
-        return replace(req, variations=1, refine_strength=0.0)
+        return replace(req, variations=1, live=True)
 
     def _kick(self) -> None:
         if not self.enabled:
@@ -173,9 +155,8 @@ class LiveController(QObject):
 
         def job(worker: EngineWorker) -> list[np.ndarray]:
             engine = engines.get()
-            run = live_run(req)
             with torch_threads(LIVE_THREADS):
-                out = engine.sdedit(run, callback=worker.callback, should_stop=worker.should_stop)
+                out = engine.sdedit(req, callback=worker.callback, should_stop=worker.should_stop)
             engines.mark_warm(req.model, req.device)
             return out
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from noisebrush.core.engine.masks import feather, model_mask, pad_to_multiple, paste
-from noisebrush.core.engine.plan import WELL_ABOVE, native_size, stages
+from noisebrush.core.engine.plan import WELL_ABOVE, live_run, native_size, stages
 from noisebrush.core.engine.priors import Conditioning, to_uint8
 from noisebrush.core.engine.requests import SDEditRequest
 from noisebrush.core.engine.samplers import sdedit_vp
@@ -234,3 +234,36 @@ def test_budget_estimates_the_plan_it_runs(ddpm_model):
     assert not budget.refine_fits(r, between)
     with pytest.raises(BadInput, match="memory budget"):
         budget.check(SDEditRequest(guide=g, model=str(ddpm_model), device="cpu", work_size=0), between)
+
+
+def test_a_live_draft_runs_at_the_priors_scale_on_its_live_schedule_unless_steps_are_set():
+    guide = np.zeros((256, 256, 3), np.uint8)
+    plain = SDEditRequest(guide=guide, model="default")
+    assert live_run(plain) is plain  # not asked for: the request as it is
+    bundled = live_run(SDEditRequest(guide=guide, model="default", live=True))
+    assert (bundled.work_size, bundled.steps, bundled.refine_strength) == (64, 15, 0.0)
+    assert live_run(SDEditRequest(guide=guide, model="default", steps=40, live=True)).steps == 40
+    unknown = live_run(SDEditRequest(guide=guide, model="no-such-model", live=True))
+    assert unknown.refine_strength == 0.0 and unknown.steps is None  # the engine says what is wrong
+
+
+def test_the_engine_runs_a_live_draft_as_its_plan_says_from_any_surface():
+    """The Studio and the Krita docker (through the server) send `live`; the engine plans it: one composing
+    stage at 64 px, upscaled, exactly the run the planned request makes, and cheaper than the full plan."""
+    from dataclasses import replace
+
+    from noisebrush.bench.canvas import lake_guide
+    from noisebrush.core.engine.engine import Engine
+
+    engine = Engine()
+    req = SDEditRequest(guide=lake_guide(256, 256), model="default", strength=0.5, live=True)
+    seen: list[tuple[str, int]] = []
+    draft = engine.sdedit(req, callback=lambda p: seen.append((p.stage, p.total)))[0]
+    planned = replace(req, live=False, work_size=64, steps=15, refine_strength=0.0)
+    seen_planned: list[tuple[str, int]] = []
+    assert np.array_equal(
+        draft, engine.sdedit(planned, callback=lambda p: seen_planned.append((p.stage, p.total)))[0]
+    )
+    assert seen == seen_planned and {stage for stage, _ in seen} == {"compose"}
+    assert seen[-1][1] < 15  # fewer model calls than the 30-step schedule's 15 at t0 0.5
+    assert draft.shape == (256, 256, 3)

@@ -16,7 +16,7 @@ from noisebrush.core.engine.images import flatten
 from noisebrush.core.engine.ledits import InversionCache, ledits
 from noisebrush.core.engine.loading import compile_prior, load_prior
 from noisebrush.core.engine.masks import Box, feather, mix, model_mask, pad_to_multiple, paste, work_box
-from noisebrush.core.engine.plan import Stage, stages
+from noisebrush.core.engine.plan import Stage, live_run, stages
 from noisebrush.core.engine.priors import Prior
 from noisebrush.core.engine.progress import Progress, ProgressCallback, StopCheck, stop_checker
 from noisebrush.core.engine.reporting import step_reporter
@@ -111,6 +111,7 @@ class Engine:
         once it says True the run raises Cancelled within one block's time, whatever the image size.
         """
         req.validate()
+        req = live_run(req)
         if req.strength == 0.0:
             return [req.guide.copy() for _ in range(req.variations)]  # t0 = 0: nothing is noised
         if req.mask is not None and not float(req.mask.max()) > 0.0:  # max: no canvas-sized temporary

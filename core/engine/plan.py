@@ -11,8 +11,14 @@ the server's memory check at submit plans the same run the engine will make.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from noisebrush.core.errors import BadInput
+
+if TYPE_CHECKING:
+    from noisebrush.core.engine.requests import SDEditRequest
 
 # A region whose longest side is more than this many times the native size is composed at the native size.
 # Below it a prior still holds the layout together; the plan's extra stage would only cost time.
@@ -53,6 +59,26 @@ def native_size(path: Path, settings: dict) -> int:
     if isinstance(sample, list | tuple):
         sample = max(sample)
     return int(sample) if isinstance(sample, int) and sample > 0 else 0
+
+
+def live_run(req: SDEditRequest) -> SDEditRequest:
+    """`req` as a live draft runs it, when it asks to be one (`live`): at the prior's own scale (its UNet's
+    sample size, or its family's), where a run costs a fraction of a second, composed there and upscaled,
+    never refined at full size; and, unless `steps` is set, on the prior's `live_steps` schedule (the bundled
+    prior: 15, half its default, which changes a 64 px result by about 2/255 per pixel, docs/BENCH.md).
+    For a model it cannot read it only drops the refine stage: the engine then says what is wrong."""
+    if not req.live:
+        return req
+    from noisebrush.core.engine.sources import model_settings, resolve_model
+
+    try:
+        path = resolve_model(req.model)
+        settings = model_settings(path)
+        work = native_size(path, {}) or None  # the UNet's own size, not the plan's composing size
+    except (BadInput, OSError, ValueError):
+        return replace(req, refine_strength=0.0)
+    steps = req.steps if req.steps is not None else settings.get("live_steps")
+    return replace(req, work_size=work, steps=steps, refine_strength=0.0)
 
 
 def default_refine_strength(settings: dict) -> float:

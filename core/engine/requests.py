@@ -129,6 +129,12 @@ class SDEditRequest:
         help="t0 of the full-size refine stage after a composition at the work size "
         "(default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
     )
+    # Live painting in the Studio and in Krita sends this; the engine turns it into a plan (plan.live_run).
+    live: bool = option(
+        False,
+        help="a quick draft, as Live paints: composed at the model's own scale on its live schedule "
+        "(live_steps unless steps is set), upscaled, never refined at full size",
+    )
     loras: tuple[Lora, ...] = option(
         (),
         metavar="FILE[:WEIGHT]",

@@ -359,7 +359,8 @@ def test_every_selected_layer_takes_a_control_layer_only_over_one_box(qtbot, win
 
 
 def test_live_runs_take_the_panels_loras_and_control_too(qtbot, window, fake_engine, models):
-    """A few-step LoRA is what Live wants most: Live's request is the panel's, one result, no refine stage."""
+    """A few-step LoRA is what Live wants most: Live's request is the panel's, one result, a live draft (no
+    refine stage: the engine's plan.live_run)."""
     from noisebrush.gui.targets import build_targets
 
     _scene(window)
@@ -372,4 +373,4 @@ def test_live_runs_take_the_panels_loras_and_control_too(qtbot, window, fake_eng
     req = window.live.request(target)
     assert req.loras == (Lora(str(models / "loras" / "detail.safetensors"), 1.0),)
     assert req.controlnet == str(models / "controlnet" / "edges.safetensors") and req.control_map == "edges"
-    assert (req.variations, req.refine_strength) == (1, 0.0)
+    assert (req.variations, req.live) == (1, True)

@@ -59,7 +59,7 @@ def test_a_stroke_in_live_mode_shows_an_overlay_of_the_new_picture(qtbot, window
     qtbot.waitUntil(lambda: window.results.shown is not first and not window.runner.busy, timeout=20000)
     shown = window.results.shown
     req = fake_engine.calls[-1]
-    assert req.seed == 3 and req.variations == 1 and req.refine_strength == 0.0
+    assert req.seed == 3 and req.variations == 1 and req.live  # a live draft: the engine plans it
     assert tuple(req.guide[40, 40, :3]) == (200, 30, 30)  # the guide holds the new stroke
     img, x, y = window.canvas.overlay
     assert (x, y) == (shown.layer.x, shown.layer.y) == (10, 10)  # the selection's box
@@ -265,17 +265,3 @@ def test_enter_in_the_prompt_field_does_not_apply(qtbot, window):
     window.sdedit_panel.prompt.setFocus()
     qtbot.keyClick(window.sdedit_panel.prompt, Qt.Key.Key_Return)
     assert len(window.doc.layers) == n and window.canvas.overlay is not None
-
-
-def test_live_runs_at_the_priors_scale_on_its_live_schedule_unless_the_panel_sets_steps():
-    import numpy as np
-
-    from noisebrush.core.engine.requests import SDEditRequest
-    from noisebrush.gui.live import live_run
-
-    guide = np.zeros((256, 256, 3), np.uint8)
-    bundled = live_run(SDEditRequest(guide=guide, model="default"))
-    assert (bundled.work_size, bundled.steps, bundled.refine_strength) == (64, 15, None)
-    assert live_run(SDEditRequest(guide=guide, model="default", steps=40)).steps == 40
-    unknown = SDEditRequest(guide=guide, model="no-such-model")
-    assert live_run(unknown) is unknown  # the engine says what is wrong when it runs

@@ -375,6 +375,9 @@ class NoiseBrushDocker(DockWidget):
         if self._live_worker is not None:
             self._live_worker.stop.set()
         settings.previews = False
+        # A live draft: the server composes at the model's own scale on its live schedule, no full-size refine
+        # (the engine's plan.live_run), as the Studio's Live does.
+        settings.extra = {**settings.extra, "live": True}
         assert self._live_client is not None
         worker = Worker(self._live_client, settings, targets)
         thread = QThread()
