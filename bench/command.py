@@ -13,6 +13,34 @@ if TYPE_CHECKING:  # the cases import torch; the parser must not
     from noisebrush.bench.harness import Case
 
 
+# The cases by name, for --help without importing them (they import torch); a test keeps it equal to all_cases().
+CASE_NAMES = (
+    "overhead",
+    "diffusers",
+    "prior-speed",
+    "selection",
+    "previews",
+    "memory",
+    "big-canvas",
+    "cancel",
+    "server-peak",
+    "queue-memory",
+    "ledits",
+    "ledits-large",
+    "taesd-preview",
+    "lcm-edit",
+    "live",
+    "canvas-256",
+    "canvas-768",
+    "canvas-2048",
+    "canvas-4096",
+    "canvas-selection",
+    "precision",
+    "batch-ray",
+    "batch-noise",
+)
+
+
 def all_cases() -> dict[str, Case]:
     from noisebrush.bench.batch import CASES as BATCH_CASES
     from noisebrush.bench.canvas import CASES as CANVAS_CASES
@@ -20,9 +48,19 @@ def all_cases() -> dict[str, Case]:
     from noisebrush.bench.ledits import CASES as LEDITS_CASES
     from noisebrush.bench.live import CASES as LIVE_CASES
     from noisebrush.bench.models import CASES as MODEL_CASES
+    from noisebrush.bench.precision import CASES as PRECISION_CASES
     from noisebrush.bench.sdedit import CASES
 
-    return {**CASES, **JOB_CASES, **LEDITS_CASES, **MODEL_CASES, **LIVE_CASES, **CANVAS_CASES, **BATCH_CASES}
+    return {
+        **CASES,
+        **JOB_CASES,
+        **LEDITS_CASES,
+        **MODEL_CASES,
+        **LIVE_CASES,
+        **CANVAS_CASES,
+        **PRECISION_CASES,
+        **BATCH_CASES,
+    }
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -31,8 +69,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "bench",
         help="measure speed and memory against diffusers and the engine's targets",
         description="Runs benchmark cases side by side (ours and the peer alternately, medians of per-pair "
-        "ratios) and prints a table. Cases: overhead, diffusers, selection, previews, memory, big-canvas, "
-        "cancel, server-peak, queue-memory, ledits, ledits-large, taesd-preview, lcm-edit, live, canvas-256, canvas-768, canvas-2048, canvas-4096, canvas-selection, batch-ray, batch-noise. Stand-in models are built once under ~/.cache/noisebrush/bench.",
+        f"ratios) and prints a table. Cases: {', '.join(CASE_NAMES)}. Stand-in models are built once under "
+        "~/.cache/noisebrush/bench.",
     )
     p.add_argument("cases", nargs="*", metavar="CASE", help="cases to run (default: all); see --list")
     p.add_argument("--quick", action="store_true", help="small sizes and few repetitions (minutes on a CPU)")
