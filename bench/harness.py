@@ -206,9 +206,14 @@ def table(rows: list[Row]) -> str:
 
 
 def machine() -> str:
+    """The machine in words, with what sets CPU speed here: the 2-core CPUs this project runs on differ about
+    5x per UNet call between AVX2 and AVX-512 with bfloat16 units (docs/BENCH.md)."""
+    from noisebrush.core.engine.precision import cpu_computes_bfloat16
+
     cpus = os.cpu_count() or 0
+    units = torch.backends.cpu.get_cpu_capability() + (", bfloat16 units" if cpu_computes_bfloat16() else "")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpus}-core CPU, {gpu}, torch {torch.__version__}"
+    return f"{cpus}-core CPU ({units}), {gpu}, torch {torch.__version__}"
 
 
 def write_json(path: Path, rows: list[Row], options: Options) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from noisebrush.core.cli.options import MASK_HELP, PREVIEWS_HELP, add_request_options
+from noisebrush.core.cli.serve import DEFAULT_URL
 from noisebrush.core.engine.budget import MEMORY_BUDGET_HELP, budget_arg
 from noisebrush.core.engine.requests import SDEditRequest
 from noisebrush.core.errors import BadInput, Cancelled
@@ -62,6 +63,7 @@ def _add_edit(sub: Any) -> None:
     )
     p.add_argument("--previews", type=Path, metavar="DIR", help=PREVIEWS_HELP)
     p.add_argument("--memory-budget", type=budget_arg, metavar="SIZE", help=MEMORY_BUDGET_HELP)
+    p.add_argument("--server", nargs="?", const=DEFAULT_URL, metavar="URL", help=SERVER_HELP)
     p.set_defaults(func=_edit, fields=fields)
 
 
@@ -70,6 +72,10 @@ def _add_models(sub: Any) -> None:
     p.set_defaults(func=_models)
 
 
+SERVER_HELP = (
+    f"run the edit on a running `noisebrush serve` at URL (default {DEFAULT_URL}; the token is read from the "
+    "server's token file): the model stays loaded there, so a small edit takes seconds, not a fresh start-up"
+)
 TRACEBACK_ENV = "NOISEBRUSH_TRACEBACK"  # set to 1 to see where an internal error came from
 
 

@@ -134,6 +134,10 @@ def run_edit(args: argparse.Namespace) -> int:
     for r in requests:
         r.validate()  # every input is checked before the model loads or anything is written
     check_previews(args.previews)
+    if args.server:
+        from noisebrush.core.cli.remote import run_remote
+
+        return run_remote(args, requests, targets, make_folders)
     from noisebrush.core.engine.engine import Engine
 
     engine = Engine(memory_budget=args.memory_budget)

@@ -11,6 +11,7 @@ from noisebrush.core.engine.budget import MEMORY_BUDGET_HELP, budget_arg
 from noisebrush.core.errors import BadInput
 
 DEFAULT_PORT = 7865  # keep equal to server.DEFAULT_PORT (not imported: fastapi loads only for `serve`)
+DEFAULT_URL = f"http://127.0.0.1:{DEFAULT_PORT}"  # where `noisebrush edit --server` looks by default
 
 
 def add_parser(subparsers: Any) -> None:

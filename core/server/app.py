@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from noisebrush.core.engine import budget
+from noisebrush.core.engine.images import encode_png
 from noisebrush.core.engine.requests import excerpt
 from noisebrush.core.errors import BadInput
 from noisebrush.core.server import batches, wire
@@ -120,9 +121,9 @@ def create_app(
         engine_factory,
         max_queued=config.max_queued,
         preview_interval=config.preview_interval,
-        encode=wire.encode_png,
+        encode=encode_png,
         journal=open_journal(config),
-        batches=batches.BatchRunner(config.ray, wire.encode_png),
+        batches=batches.BatchRunner(config.ray, encode_png),
     )
     bearer = HTTPBearer(auto_error=False, description="the token from the file `noisebrush token` names")
 
@@ -266,7 +267,7 @@ def create_app(
                         if ev.preview is None:  # superseded by a newer preview
                             index += 1
                             continue
-                        data["png"] = await asyncio.to_thread(wire.encode_png, ev.preview)
+                        data["png"] = await asyncio.to_thread(encode_png, ev.preview)
                     yield f"id: {index}\nevent: {ev.kind}\ndata: {json.dumps(data)}\n\n"
                     index += 1
                 if done and not evs:

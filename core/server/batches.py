@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from noisebrush.core.batch.inputs import Frame, Masks
 from noisebrush.core.batch.runner import OPERATIONS, Batch, Executor, FrameResult, in_process, run_batch
 from noisebrush.core.engine import budget
+from noisebrush.core.engine.images import encode_png
 from noisebrush.core.engine.progress import Progress
 from noisebrush.core.engine.requests import excerpt
 from noisebrush.core.errors import BadInput
@@ -49,7 +50,7 @@ class HeldBatch:
         image_field = OPERATIONS[op][1]
         values = self.body.model_dump(exclude=BATCH_KEYS | {"mask"})
         single = (wire.SDEditJob if op == "sdedit" else wire.LeditsJob).model_validate(
-            {**values, "kind": op, image_field: wire.encode_png(np.zeros((8, 8, 3), np.uint8))}
+            {**values, "kind": op, image_field: encode_png(np.zeros((8, 8, 3), np.uint8))}
         )
         # The request's fields as a single job's are built (model checks, LoRA paths, concepts), less its image.
         _, request = wire.to_request(single, self.max_pixels, checks_only=True)
@@ -126,7 +127,7 @@ class BatchRunner:
     "auto") on a pool of Ray actors made at the first batch and kept while the server runs. Ray is imported
     only then."""
 
-    def __init__(self, ray: str | None = None, encode: Callable[[np.ndarray], str] = wire.encode_png) -> None:
+    def __init__(self, ray: str | None = None, encode: Callable[[np.ndarray], str] = encode_png) -> None:
         self.ray, self.encode = ray, encode
         self._pool: Any = None
 

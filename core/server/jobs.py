@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
+from noisebrush.core.engine.images import encode_png
 from noisebrush.core.engine.progress import Progress
 from noisebrush.core.engine.requests import LeditsRequest, SDEditRequest
 from noisebrush.core.errors import BadInput, Cancelled
@@ -84,7 +85,7 @@ class JobQueue:
         self._engine_factory = engine_factory
         self._batches = batches
         self._engine: EngineLike | None = None
-        self._encode = encode or _encode_png
+        self._encode = encode or encode_png
         self._journal = journal
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._pending: list[Job] = []
@@ -350,11 +351,3 @@ def _decode(inputs: Request | HeldRequest | None) -> Request:
     if isinstance(inputs, SDEditRequest | LeditsRequest):
         return inputs
     return inputs.decode()
-
-
-def _encode_png(image: np.ndarray) -> str:
-    from noisebrush.core.server.wire import (
-        encode_png,  # pydantic loads only when a queue encodes its first result
-    )
-
-    return encode_png(image)

@@ -10,10 +10,8 @@ import base64
 import binascii
 import dataclasses
 import io
-import struct
 import types
 import typing
-import zlib
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Union
 
@@ -263,24 +261,6 @@ def decode_png_bytes(
         return np.ascontiguousarray(np.asarray(img.convert("RGBA" if has_alpha else "RGB"), dtype=np.uint8))
     except Exception as exc:
         raise BadInput(f"{name} could not be decoded as PNG: {exc}") from None
-
-
-def encode_png(arr: np.ndarray) -> str:
-    """uint8 (H, W[, 1-4]) -> base64 PNG with unfiltered rows, which the plugins' plain-Python decoder reads fast."""
-    a = np.ascontiguousarray(arr, dtype=np.uint8)
-    if a.ndim == 2:
-        a = a[..., None]
-    h, w, c = a.shape
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), a.reshape(h, w * c)], axis=1)
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, {1: 0, 2: 4, 3: 2, 4: 6}[c], 0, 0, 0)
-    png = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
-    return base64.b64encode(png + _chunk(b"IEND", b"")).decode("ascii")
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
 
 
 def check_model(req: SDEditRequest | LeditsRequest, listed: list[dict[str, Any]]) -> None:

@@ -18,6 +18,7 @@ from PIL import Image
 
 from noisebrush.core.cli import install_plugin
 from noisebrush.core.cli.install_plugin import KRITA_NAME, build_krita_zip
+from noisebrush.core.engine.images import encode_png
 from noisebrush.core.errors import BadInput
 from noisebrush.core.server import wire
 
@@ -122,7 +123,7 @@ def test_png_round_trips_with_pillow(shape: tuple[int, ...]) -> None:
         Image.fromarray(a).save(buf, "PNG", optimize=optimize)
         w, h, ch, px = nb_png.decode(buf.getvalue())
         assert (w, h, ch) == (a.shape[1], a.shape[0], c) and px == a.tobytes()
-    w, h, ch, px = nb_png.decode(base64.b64decode(wire.encode_png(a)))
+    w, h, ch, px = nb_png.decode(base64.b64decode(encode_png(a)))
     assert px == a.tobytes()
 
 

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nb_live import TOKEN, FakeEngine, live_server, png_b64
 
+from noisebrush.core.engine.images import encode_png
 from noisebrush.core.engine.requests import MAX_CONTEXT, MAX_FEATHER, MAX_PROMPT_CHARS
 from noisebrush.core.errors import BadInput
 from noisebrush.core.server import wire
@@ -373,12 +374,12 @@ def test_submit_checks_a_guide_from_its_header_without_decoding_it() -> None:
     guide = np.random.default_rng(1).integers(0, 256, (40, 56, 4), dtype=np.uint8)
     mask = np.zeros((40, 56), np.uint8)
     mask[10:20, 5:30] = 255
-    body = wire.SDEditJob(kind="sdedit", guide=wire.encode_png(guide), mask=wire.encode_png(mask))
+    body = wire.SDEditJob(kind="sdedit", guide=encode_png(guide), mask=encode_png(mask))
     _, checked = wire.to_request(body, 10**6, checks_only=True)
     _, full = wire.to_request(body, 10**6)
     assert checked.guide.shape == full.guide.shape == (40, 56, 4) and checked.guide.dtype == np.uint8
     assert checked.guide.strides == (0, 0, 0)  # no memory behind it
     assert np.array_equal(checked.mask, full.mask)  # the selection decides the work size: decoded
-    bad = base64.b64encode(_damaged(base64.b64decode(wire.encode_png(guide)))).decode()
+    bad = base64.b64encode(_damaged(base64.b64decode(encode_png(guide)))).decode()
     with pytest.raises(BadInput, match="damaged PNG"):
         wire.to_request(body.model_copy(update={"guide": bad}), 10**6, checks_only=True)
