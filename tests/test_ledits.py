@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from noisebrush.core.cli.main import main
@@ -653,6 +655,96 @@ def test_a_carried_up_edit_keeps_outside_the_mask_and_previews_the_full_image(
     last = seen[-1].preview()
     assert last is not None and last.shape == img.shape
     assert np.array_equal(last[box_mask == 0], img[box_mask == 0])
+
+
+def _snow_edit(model: str, **kw: object) -> LeditsRequest:
+    concept = [Concept("cat", scale=8.0, threshold=0.5, warmup=0)]
+    return LeditsRequest(
+        image=photo(40, 56, seed=6), model=model, steps=8, skip=0.2, concepts=concept, device="cpu", **kw
+    )
+
+
+def test_a_carried_up_edit_is_refined_at_full_size_where_it_changed(sd_model, engine, tmp_path, box_mask):
+    """The refine is a full-size SDEdit over the changed pixels alone: pixels the edit left alone (and those
+    outside the selection) keep the carried-up edit's bytes; refine_strength 0 is the carried-up edit itself,
+    byte for byte; progress counts on through the refine and previews the whole image."""
+    from noisebrush.core.engine.ledits import change_mask
+
+    model = _with_settings(sd_model, tmp_path, ledits_work_size=32, refine_strength=0.3)
+    prior = engine.prior(model, "cpu")
+    for mask in (None, box_mask):
+        unrefined = ledits(prior, _snow_edit(model, mask=mask))
+        seen: list[Progress] = []
+        sizes, handle = _unet_sizes(engine, model)
+        try:
+            assert np.array_equal(engine.ledits(_snow_edit(model, mask=mask, refine_strength=0.0)), unrefined)
+            at_work_size = set(sizes)
+            sizes.clear()
+            refined = engine.ledits(_snow_edit(model, mask=mask), callback=seen.append)
+        finally:
+            handle.remove()
+        change = change_mask(photo(40, 56, seed=6), unrefined, mask)
+        assert change.max() > 0  # a random tiny model changes every pixel without a mask
+        assert np.array_equal(refined[change == 0], unrefined[change == 0])
+        assert not np.array_equal(refined, unrefined)
+        full_size = set(sizes) - at_work_size  # the refine's UNet calls, on the whole image's latents
+        assert full_size and all(h > 12 and w > 16 for h, w in full_size), (at_work_size, full_size)
+        if mask is not None:
+            assert np.array_equal(refined[mask == 0], photo(40, 56, seed=6)[mask == 0])
+        steps = [p.step for p in seen]
+        assert steps == sorted(steps) and seen[-1].step == seen[-1].total
+        assert seen[-1].stage == "refine" and all(p.box == (0, 0, 56, 40) for p in seen)
+        last = seen[-1].preview()
+        assert last is not None and last.shape == (40, 56, 3)
+
+
+def test_an_edit_that_changes_nothing_is_not_refined(ddpm_model, engine, tmp_path):
+    model = _with_settings(ddpm_model, tmp_path, ledits_work_size=32, refine_strength=0.3)
+    img = photo(48, 80, seed=5)
+    sizes, handle = _unet_sizes(engine, model)
+    try:
+        out = engine.ledits(LeditsRequest(image=img, model=model, steps=20, device="cpu"))
+    finally:
+        handle.remove()
+    assert set(sizes) == {(20, 32)}  # the work size only: no full-size call
+    assert np.array_equal(
+        out, ledits(engine.prior(model, "cpu"), LeditsRequest(image=img, model=model, steps=20, device="cpu"))
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    h=st.integers(4, 40),
+    w=st.integers(4, 40),
+    seed=st.integers(0, 2**16),
+    spots=st.integers(0, 4),
+    masked=st.booleans(),
+)
+def test_change_mask_is_zero_where_nothing_changed(h, w, seed, spots, masked):
+    """Changes of the carried-up copy's rounding (at most 2 levels) never refine; a real change does, within
+    CHANGE_REACH pixels; nothing outside the selection does; the mask is in [0, 1]."""
+    from noisebrush.core.engine.ledits import CHANGE_REACH, change_mask
+
+    rng = np.random.default_rng(seed)
+    before = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    after = np.clip(before.astype(int) + rng.integers(-2, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+    changed = np.zeros((h, w), bool)
+    for _ in range(spots):
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        after[y, x] = 255 - before[y, x] // 2 if before[y, x, 0] < 128 else 0
+        changed[y, x] = np.abs(after[y, x].astype(int) - before[y, x]).max() > 2
+    selection = (rng.random((h, w)) > 0.5).astype(np.float32) if masked else None
+    m = change_mask(before, after, selection)
+    assert m.shape == (h, w) and m.dtype == np.float32 and m.min() >= 0.0 and m.max() <= 1.0
+    r = CHANGE_REACH
+    near = np.zeros((h, w), bool)
+    for y, x in zip(*np.nonzero(changed), strict=True):
+        near[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] = True
+    assert not m[~near].any()
+    if selection is not None:
+        assert not m[selection == 0].any()
+    elif changed.any():
+        assert m[changed].min() > 0
 
 
 @pytest.mark.parametrize("size", [-1, 4, 20000])

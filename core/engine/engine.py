@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,10 @@ import torch
 from noisebrush.core.engine import addons, budget, previews
 from noisebrush.core.engine import precision as engine_precision
 from noisebrush.core.engine.images import flatten
-from noisebrush.core.engine.ledits import InversionCache, ledits
+from noisebrush.core.engine.ledits import InversionCache, carried_up, change_mask, ledits
 from noisebrush.core.engine.loading import compile_prior, load_prior
 from noisebrush.core.engine.masks import Box, feather, mix, model_mask, pad_to_multiple, paste, work_box
-from noisebrush.core.engine.plan import Stage, live_run, stages
+from noisebrush.core.engine.plan import Stage, default_refine_strength, live_run, stages
 from noisebrush.core.engine.priors import Prior
 from noisebrush.core.engine.progress import Progress, ProgressCallback, StopCheck, stop_checker
 from noisebrush.core.engine.reporting import step_reporter
@@ -148,7 +149,76 @@ class Engine:
             prior = self.prior(req.model, req.device)
             check = stop_checker(should_stop)
             with prior.stop_hooks(check if should_stop is not None else None):
-                return ledits(prior, req, self.inversions, callback, check)
+                seen: list[Progress] = []
+
+                def report(p: Progress) -> None:
+                    seen.append(p)
+                    assert callback is not None
+                    callback(p)
+
+                edited = ledits(prior, req, self.inversions, report if callback else None, check)
+                if not carried_up(prior, req):
+                    return edited
+                done = seen[-1].total if seen else 0  # the refine's steps count on from LEDITS' own
+                return self._refine_change(prior, req, edited, callback, check, done)
+
+    def _refine_change(
+        self,
+        prior: Prior,
+        req: LeditsRequest,
+        edited: np.ndarray,
+        callback: ProgressCallback | None,
+        check: Callable[[], None],
+        done: int,
+    ) -> np.ndarray:
+        """A LEDITS edit made at the work size and carried up, refined at full size where it changed the image:
+        SDEdit at the refine t0 with the change as a soft mask (differential diffusion), so unchanged pixels
+        keep their bytes, and the refined ones get full-size detail instead of the carried-up blur and the
+        ghost of an edge the edit moved (docs/LEDITS.md)."""
+        strength = (
+            default_refine_strength(prior.settings) if req.refine_strength is None else req.refine_strength
+        )
+        mask = change_mask(req.image, edited, req.mask) if strength > 0 else None
+        if mask is None or not mask.max() > 0:
+            return edited
+        refine = SDEditRequest(
+            guide=edited,
+            mask=mask,
+            model=req.model,
+            strength=strength,
+            steps=prior.settings.get("refine_steps"),
+            seed=req.seed,
+            prompt=req.target_prompt,
+            device=req.device,
+            feather=0,  # the soft mask is its own seam
+            work_size=0,
+        )
+        try:
+            budget.check(refine, self.memory_budget)
+        except BadInput:
+            if callback is not None:  # the carried-up edit is the result; say why it has no full-size detail
+                h, w = edited.shape[:2]
+                callback(Progress(done, done, 0, (0, 0, w, h), "refine skipped: over the memory budget"))
+            return edited
+        tile = self.tile or budget.tile_side(refine, self.memory_budget)
+        full = (0, 0, edited.shape[1], edited.shape[0])
+
+        def report(p: Progress) -> None:
+            assert callback is not None
+
+            def render() -> np.ndarray:  # the refined region over the whole edit, as LEDITS' previews show
+                out = edited[..., :3].copy()
+                x, y, w, h = p.box
+                region = p.preview()
+                if region is not None:
+                    out[y : y + h, x : x + w] = region[..., :3]
+                return out
+
+            callback(
+                replace(p, step=done + p.step, total=done + p.total, box=full, stage="refine", _render=render)
+            )
+
+        return _sdedit(prior, refine, report if callback else None, check, True, tile)[0]
 
 
 def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:

@@ -272,3 +272,31 @@ def _encode(prior: Prior, pixels: torch.Tensor) -> torch.Tensor:
         return pixels.to(prior.dtype)
     vae_dtype = next(prior.vae.parameters()).dtype
     return prior.latent(prior.vae.encode(pixels.to(vae_dtype)).latent_dist.mean)
+
+
+# A change below this (per channel, of 1) is the uint8 rounding of the carried-up copy, not an edit.
+ROUNDING = 2.5 / 255
+CHANGE_GAIN = 8.0  # a change of 1/8 of the range refines at the full t0; smaller ones less (a soft mask)
+CHANGE_REACH = 9  # pixels: a refined pixel's neighbours refine too, so an edited edge gets its surroundings
+
+
+def carried_up(prior: Prior, req: LeditsRequest) -> bool:
+    """Whether `req` is edited at a smaller work size and carried up to its full size."""
+    work = prior.ledits_work_size if req.work_size is None else req.work_size
+    return bool(work) and max(req.image.shape[:2]) > work
+
+
+def change_mask(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """A soft mask of what an edit changed, float32 (H, W) in [0, 1]: 0 where nothing changed (and outside
+    `mask`), rising with the size of the change, widened by CHANGE_REACH pixels and smoothed."""
+    d = (to_unit(after[..., :3]) - to_unit(before[..., :3])).abs_().amax(
+        dim=1, keepdim=True
+    ) / 2  # [-1, 1] units
+    d = torch.where(d > ROUNDING, d, torch.zeros_like(d))
+    r = CHANGE_REACH
+    d = torch.nn.functional.max_pool2d(d, r, 1, r // 2)
+    d = torch.nn.functional.avg_pool2d(d, r, 1, r // 2, count_include_pad=False)
+    m = (d[0, 0] * CHANGE_GAIN).clamp_(0.0, 1.0).numpy()
+    if mask is not None:
+        m *= mask > 0  # the refine never reaches what the selection keeps
+    return m.astype(np.float32)

@@ -263,6 +263,17 @@ class LeditsRequest:
         help="edit a larger image at this longest side and carry the change up to full size "
         "(default: the model's own, 64 for the bundled prior; 0: always the full size)",
     )
+    # An edit made at the work size is blurred and ghosts old edges where it moved them: a low-t0 SDEdit at full
+    # size over the changed pixels alone (a soft mask, so nothing else moves) gives it full-size detail.
+    refine_strength: float | None = option(
+        None,
+        low=0.0,
+        high=1.0,
+        metavar="T0",
+        why="t0 of the full-size stage; 0: none",
+        help="t0 of a full-size refine over what an edit at the work size changed "
+        "(default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
+    )
 
     def validate(self) -> None:
         """Fail at the edge with a message that says what is wrong and what is allowed."""

@@ -43,6 +43,7 @@ FIELDS = {
         'device': {'default': 'auto', 'low': None, 'high': None, 'choices': None, 'label': 'device', 'help': 'one of auto, cpu, cuda (or cuda:N)'},
         'feather': {'default': 8, 'low': 0, 'high': 256, 'choices': None, 'label': 'feather', 'help': "pixels of seam blending inside the selection's border"},
         'work_size': {'default': None, 'low': None, 'high': None, 'choices': None, 'label': 'work size', 'help': "edit a larger image at this longest side and carry the change up to full size (default: the model's own, 64 for the bundled prior; 0: always the full size)"},
+        'refine_strength': {'default': None, 'low': 0.0, 'high': 1.0, 'choices': None, 'label': 'refine strength', 'help': "t0 of a full-size refine over what an edit at the work size changed (default: the model's, 0.3 unless its noisebrush.json says; 0: none)"},
     },
     'concept': {
         'scale': {'default': None, 'low': 0.0, 'high': 100.0, 'choices': None, 'label': 'scale', 'help': "SEGA's guidance scale of this concept"},
