@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from noisebrush.core.engine.fields import check_fields, option
 from noisebrush.core.errors import BadInput
@@ -64,6 +64,18 @@ class Lora(NamedTuple):
         return cls(text)
 
 
+def refine_option(what: str) -> Any:
+    """The `refine_strength` field of a request whose work at a smaller size is refined at full size."""
+    return option(
+        None,
+        low=0.0,
+        high=1.0,
+        metavar="T0",
+        why="t0 of the full-size stage; 0: none",
+        help=f"{what} (default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
+    )
+
+
 @dataclass
 class SDEditRequest:
     """Everything one SDEdit run needs (Meng et al. 2022, Algorithms 1-4).
@@ -120,14 +132,8 @@ class SDEditRequest:
         help="longest side the composition runs at; a region over 1.5x larger is refined at full size "
         "(default: the model's native size; 0: one stage at full size)",
     )
-    refine_strength: float | None = option(
-        None,
-        low=0.0,
-        high=1.0,
-        metavar="T0",
-        why="t0 of the full-size stage; 0: none",
-        help="t0 of the full-size refine stage after a composition at the work size "
-        "(default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
+    refine_strength: float | None = refine_option(
+        "t0 of the full-size refine stage after a composition at the work size"
     )
     # Live painting in the Studio and in Krita sends this; the engine turns it into a plan (plan.live_run).
     live: bool = option(
@@ -265,14 +271,8 @@ class LeditsRequest:
     )
     # An edit made at the work size is blurred and ghosts old edges where it moved them: a low-t0 SDEdit at full
     # size over the changed pixels alone (a soft mask, so nothing else moves) gives it full-size detail.
-    refine_strength: float | None = option(
-        None,
-        low=0.0,
-        high=1.0,
-        metavar="T0",
-        why="t0 of the full-size stage; 0: none",
-        help="t0 of a full-size refine over what an edit at the work size changed "
-        "(default: the model's, 0.3 unless its noisebrush.json says; 0: none)",
+    refine_strength: float | None = refine_option(
+        "t0 of a full-size refine over what an edit at the work size changed"
     )
 
     def validate(self) -> None:
