@@ -84,7 +84,9 @@ def _served_wall(cmd: list[str], tmp: Path) -> float:
     token = tmp / "token"
     token.write_text("c" * 32)
     token.chmod(0o600)
-    env = {**os.environ, "NOISEBRUSH_TOKEN_FILE": str(token)}
+    # The server takes model paths only inside its model folders: the stand-in's folder is made one.
+    model = Path(cmd[cmd.index("--model") + 1])
+    env = {**os.environ, "NOISEBRUSH_TOKEN_FILE": str(token), "NOISEBRUSH_MODELS": str(model.parent)}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

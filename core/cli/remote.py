@@ -41,6 +41,12 @@ def body(req: SDEditRequest) -> dict[str, Any]:
             out[f.name] = encode_png(value)
         elif value is not None:
             out[f.name] = _plain(value)
+    # A model, LoRA or ControlNet given as a path is found from this folder here; the server resolves paths
+    # in its own model folders, so it is sent absolute (a name such as "default" is sent as it is).
+    for name in ("model", "controlnet"):
+        if out.get(name) and Path(out[name]).exists():
+            out[name] = str(Path(out[name]).resolve())
+    out["loras"] = [[str(Path(p).resolve()) if Path(p).exists() else p, w] for p, w in out.get("loras", [])]
     return out
 
 

@@ -149,18 +149,17 @@ class Engine:
             prior = self.prior(req.model, req.device)
             check = stop_checker(should_stop)
             with prior.stop_hooks(check if should_stop is not None else None):
-                seen: list[Progress] = []
+                total = [0]  # LEDITS' step count, which the refine's steps count on from
 
                 def report(p: Progress) -> None:
-                    seen.append(p)
+                    total[0] = p.total
                     assert callback is not None
                     callback(p)
 
                 edited = ledits(prior, req, self.inversions, report if callback else None, check)
                 if not carried_up(prior, req):
                     return edited
-                done = seen[-1].total if seen else 0  # the refine's steps count on from LEDITS' own
-                return self._refine_change(prior, req, edited, callback, check, done)
+                return self._refine_change(prior, req, edited, callback, check, total[0])
 
     def _refine_change(
         self,
@@ -178,7 +177,8 @@ class Engine:
         strength = (
             default_refine_strength(prior.settings) if req.refine_strength is None else req.refine_strength
         )
-        mask = change_mask(req.image, edited, req.mask) if strength > 0 else None
+        # Compared as the model saw them: transparent paint on white, as LEDITS flattened it.
+        mask = change_mask(flatten(req.image), flatten(edited), req.mask) if strength > 0 else None
         if mask is None or not mask.max() > 0:
             return edited
         refine = SDEditRequest(
@@ -218,7 +218,11 @@ class Engine:
                 replace(p, step=done + p.step, total=done + p.total, box=full, stage="refine", _render=render)
             )
 
-        return _sdedit(prior, refine, report if callback else None, check, True, tile)[0]
+        low_memory = prior.low_memory  # a tiled refine switches it on; LEDITS runs as it was set before
+        try:
+            return _sdedit(prior, refine, report if callback else None, check, True, tile)[0]
+        finally:
+            prior.set_low_memory(low_memory)
 
 
 def _load(path: Path, device: torch.device, dtype: torch.dtype) -> Prior:

@@ -7,6 +7,7 @@ server-sent events, and how to start a local server.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -86,18 +87,22 @@ class Client:
             raise _unreachable(self.url, exc) from None
         with resp:
             event, data = "message", []
-            for raw in resp:
-                line = raw.decode("utf-8").rstrip("\r\n")
-                if not line:
-                    if data:
-                        yield event, json.loads("\n".join(data))
-                    event, data = "message", []
-                elif line.startswith(":"):
-                    continue
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].lstrip())
+            try:
+                for raw in resp:
+                    line = raw.decode("utf-8").rstrip("\r\n")
+                    if not line:
+                        if data:
+                            yield event, json.loads("\n".join(data))
+                        event, data = "message", []
+                    elif line.startswith(":"):
+                        continue
+                    elif line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].lstrip())
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                # a stream cut mid-event (a reset, a timeout, a proxy): `wait` goes on by polling
+                raise ServerError(f"the event stream from {self.url} broke off: {exc}") from None
 
     def wait(
         self,
@@ -153,6 +158,8 @@ class Client:
             raise _error(exc) from None
         except OSError as exc:
             raise _unreachable(self.url, exc) from None
+        except (http.client.HTTPException, ValueError):
+            raise ServerError(f"{self.url} did not answer as a NoiseBrush server does; is the URL right?") from None
 
 
 def _unreachable(url: str, exc: OSError) -> ServerError:

@@ -147,3 +147,20 @@ def test_ctrl_c_cancels_the_server_job(tmp_path: Path, token_file: Path) -> None
             while c.get(f"/v1/jobs/{job.json()['id']}").json()["status"] == "queued":
                 assert time.monotonic() - start < 2.0, "the interrupted job still held the queue"
                 time.sleep(0.02)
+
+
+def test_model_paths_are_sent_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server resolves paths in its own folders, not in the CLI's working folder: a model, ControlNet or
+    LoRA given as an existing relative path is sent absolute; a model name is sent as it is."""
+    from noisebrush.core.cli.remote import body
+    from noisebrush.core.engine.requests import Lora, SDEditRequest
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "lora.safetensors").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    guide = np.zeros((8, 8, 3), np.uint8)
+    loras = (Lora("lora.safetensors", 0.5), Lora("elsewhere.safetensors"))
+    sent = body(SDEditRequest(guide=guide, model="mine", controlnet="mine", loras=loras))
+    assert sent["model"] == sent["controlnet"] == str(tmp_path / "mine")
+    assert sent["loras"] == [[str(tmp_path / "lora.safetensors"), 0.5], ["elsewhere.safetensors", 1.0]]
+    assert body(SDEditRequest(guide=guide))["model"] == "default"
