@@ -79,7 +79,7 @@ def small(opt: Options) -> list[Row]:
 def _served_wall(cmd: list[str], tmp: Path) -> float:
     """The wall of `cmd` run with `--server` against a `noisebrush serve` started for it (its second job: the
     first loads the prior, which a running server has done long before)."""
-    from noisebrush.plugin.shared.nb_client import Client
+    from noisebrush.plugin.shared.nb_client import Client, ServerError
 
     token = tmp / "token"
     token.write_text("c" * 32)
@@ -99,7 +99,7 @@ def _served_wall(cmd: list[str], tmp: Path) -> float:
             try:
                 Client(url).health()
                 break
-            except Exception:
+            except ServerError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the bench's server did not start") from None
                 time.sleep(0.2)

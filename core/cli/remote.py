@@ -1,7 +1,7 @@
 """`noisebrush edit --server`: the same edit, run by a `noisebrush serve` that is already up.
 
 A fresh process spends most of a small edit before the first step: importing torch and diffusers and loading
-the prior take about 8 s of a 12 s 256 px edit on a 2-core CPU (docs/BENCH.md), and no change of ours can
+the prior take about 9 s of a 12 s 256 px edit on a 2-core CPU (docs/BENCH.md), and no change of ours can
 shrink the libraries' import time. A running server has all of it done, so the command costs the engine's time
 plus a fraction of a second, and never imports torch itself. Inputs are read and checked here first, as for a
 local run; the results are written the same way (atomically, the same names).
@@ -51,8 +51,7 @@ def body(req: SDEditRequest) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    """JSON's form of a field value: tuples (the LoRA list, each a (path, weight) pair) become lists."""
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     return value

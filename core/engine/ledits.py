@@ -114,9 +114,8 @@ def ledits(
     req = replace(req, concepts=[c if c.scale is not None else replace(c, scale=scale) for c in req.concepts])
     if req.mask is not None and not (req.mask > 0).any():
         return req.image.copy()  # nothing may change
-    work = prior.ledits_work_size if req.work_size is None else req.work_size
-    if work and max(req.image.shape[:2]) > work:
-        return _carried_up(prior, req, work, cache, callback, check)
+    if carried_up(prior, req):
+        return _carried_up(prior, req, work_size(prior, req), cache, callback, check)
     return _ledits(prior, req, cache, callback, check)
 
 
@@ -280,18 +279,22 @@ CHANGE_GAIN = 8.0  # a change of 1/8 of the range refines at the full t0; smalle
 CHANGE_REACH = 9  # pixels: a refined pixel's neighbours refine too, so an edited edge gets its surroundings
 
 
+def work_size(prior: Prior, req: LeditsRequest) -> int:
+    """The longest side `req` is edited at: the request's, else the model's (0: the full size)."""
+    return prior.ledits_work_size if req.work_size is None else req.work_size
+
+
 def carried_up(prior: Prior, req: LeditsRequest) -> bool:
     """Whether `req` is edited at a smaller work size and carried up to its full size."""
-    work = prior.ledits_work_size if req.work_size is None else req.work_size
+    work = work_size(prior, req)
     return bool(work) and max(req.image.shape[:2]) > work
 
 
 def change_mask(before: np.ndarray, after: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """A soft mask of what an edit changed, float32 (H, W) in [0, 1]: 0 where nothing changed (and outside
     `mask`), rising with the size of the change, widened by CHANGE_REACH pixels and smoothed."""
-    d = (to_unit(after[..., :3]) - to_unit(before[..., :3])).abs_().amax(
-        dim=1, keepdim=True
-    ) / 2  # [-1, 1] units
+    change = to_unit(after[..., :3]) - to_unit(before[..., :3])  # [-1, 1] units: half of it is [0, 1] units
+    d = change.abs_().amax(dim=1, keepdim=True) / 2
     d = torch.where(d > ROUNDING, d, torch.zeros_like(d))
     r = CHANGE_REACH
     d = torch.nn.functional.max_pool2d(d, r, 1, r // 2)
